@@ -1,0 +1,27 @@
+"""Strict test settings (STYLE.md #10): x64 for references, rank promotion raises, fixed keys.
+
+x64 is switched on here, once, for the test session; the library itself never flips global
+precision flags at import.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def key():
+    return jax.random.PRNGKey(20261123)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261123)
+
+
+# Tolerances per dtype (jax-md test_util style): float64 paths are compared near machine
+# precision, float32 paths at single-precision round-off times a modest growth factor.
+TOL = {np.float64: 1e-10, np.float32: 1e-4}
