@@ -64,7 +64,7 @@ def centered_upa_positions(n_rows: int, n_cols: int, spacing: float, z: float = 
     """As :func:`upa_element_positions` but centred on the z axis (for near-field geometry)."""
     p = upa_element_positions(n_rows, n_cols, spacing, z)
     offset = jnp.array([(n_rows - 1) * spacing / 2, (n_cols - 1) * spacing / 2, 0.0], p.dtype)
-    return p - offset
+    return p - offset[None, :]
 
 
 def upa_steering(pitch, azimuth, n_rows: int, n_cols: int, spacing_over_lambda: float

@@ -1,0 +1,470 @@
+"""Gather a sweep directory into one tidy CSV and render its figure.
+
+    python -m experiments.report multirun/example_power     # also run at the end of every multirun
+
+Writes into the sweep dir (see docs/sweeps.md):
+
+* ``results.csv`` -- one row per job x drop: ``run_dir, status, job_seed, drop``, one column per
+  parameter that differs across jobs (dotted config keys, plus every overridden key), one column
+  per scalar metric. A metric that is a list of length ``n_drops`` is per-drop (row ``drop=i``
+  gets element i); other scalars repeat on every drop row; other lists/dicts of lists are not
+  scalars and are left out. Failed and incomplete jobs have rows too, with their status.
+* ``summary.csv`` -- per (y metric, series, x): drops used, mean, std, 95% CI, failed jobs.
+* ``figure.png`` / ``figure.pdf`` -- one panel per y metric: mean over drops with a 95%
+  Student-t confidence band per series (legend), failed/infeasible/incomplete jobs as red
+  ``x`` markers at their x position with their count in the legend.
+
+Plot metadata comes from the ``sweep`` node of the jobs' config (``conf/sweep/<name>.yaml``);
+without it (ad-hoc ``-m`` sweeps) x is the first varying numeric parameter and y every numeric
+metric (at most 4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from jisac import io as jio
+
+OK_STATUSES = ("optimal", "optimal_inaccurate")
+INCOMPLETE = "incomplete"
+# Bookkeeping metrics: kept in results.csv, never inferred as y metrics, never per-drop.
+BOOKKEEPING = ("status", "job_seed", "complete", "wall_time_s", "started_utc", "finished_utc",
+               "host", "jisac_version", "resumed")
+FIRST_COLUMNS = ("run_dir", "status", "job_seed", "drop")
+
+
+# --------------------------------------------------------------------------------------------
+# gathering
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _is_scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
+
+
+def _cell(v: Any) -> Any:
+    """Hashable, CSV-friendly form of a config value (lists -> compact JSON)."""
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, separators=(",", ":"))
+    return v
+
+
+def find_runs(sweep_dir: str | Path) -> list[Path]:
+    """Run directories under ``sweep_dir`` (itself included): dirs holding config.yaml,
+    metrics.json or a Hydra ``.hydra/config.yaml`` (a job that started but wrote nothing yet).
+    Hidden dirs (``.submitit``, ``.hydra``) are not descended into."""
+    root = Path(sweep_dir)
+    found = []
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        if (d / jio.CONFIG_FILE).is_file() or (d / jio.METRICS_FILE).is_file() \
+                or (d / ".hydra" / "config.yaml").is_file():
+            found.append(d)
+        try:
+            subs = [p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        except OSError:
+            continue
+        stack.extend(subs)
+    return sorted(found)
+
+
+def _override_keys(run_dir: Path) -> list[str]:
+    p = run_dir / ".hydra" / "overrides.yaml"
+    if not p.is_file():
+        return []
+    try:
+        ovs = jio.read_yaml(p) or []
+    except Exception:  # noqa: BLE001
+        return []
+    keys = []
+    for o in ovs:
+        k = str(o).split("=", 1)[0].lstrip("+~")
+        if not k.startswith("hydra") and k != "sweep":
+            keys.append(k)
+    return keys
+
+
+def load_job(run_dir: Path) -> dict:
+    """One job: its config (flattened), metrics, status and n_drops; never raises on a bad dir."""
+    config = metrics = None
+    try:
+        config, metrics, _ = jio.load_run(run_dir)
+    except (OSError, ValueError, FileNotFoundError):
+        pass
+    if config is None and (run_dir / ".hydra" / "config.yaml").is_file():
+        try:
+            config = jio.read_yaml(run_dir / ".hydra" / "config.yaml")
+        except Exception:  # noqa: BLE001
+            config = None
+    config = dict(config or {})
+    if isinstance(metrics, dict) and metrics.get("complete") is True:
+        status = str(metrics.get("status", "unknown"))
+    else:
+        status, metrics = INCOMPLETE, (metrics if isinstance(metrics, dict) else {})
+    sweep_meta = config.pop("sweep", None) or {}
+    cfg_seed = config.pop("job_seed", None)
+    n_drops = config.get("n_drops", 1)
+    n_drops = n_drops if isinstance(n_drops, int) and n_drops >= 1 else 1
+    return {
+        "run_dir": run_dir,
+        "params": _flatten(config),
+        "override_keys": _override_keys(run_dir),
+        "metrics": metrics,
+        "status": status,
+        "job_seed": metrics.get("job_seed", cfg_seed),
+        "n_drops": n_drops,
+        "sweep": sweep_meta,
+    }
+
+
+def _metric_columns(metrics: Mapping[str, Any], n_drops: int) -> tuple[dict, dict]:
+    """Split flattened metrics into job-level scalars and per-drop lists."""
+    scalars, per_drop = {}, {}
+    for k, v in _flatten(metrics).items():
+        if k in ("status", "job_seed", "complete"):
+            continue
+        if _is_scalar(v):
+            scalars[k] = v
+        elif isinstance(v, dict) and set(v) == {"re", "im"}:  # complex scalar (jisac.io)
+            scalars[k] = complex(v["re"], v["im"])
+        elif isinstance(v, list) and len(v) == n_drops and all(_is_scalar(x) for x in v) \
+                and k not in BOOKKEEPING:
+            per_drop[k] = v
+    return scalars, per_drop
+
+
+def varying_keys(jobs: Sequence[dict]) -> list[str]:
+    """Dotted config keys whose value differs across jobs, plus every overridden key."""
+    all_keys: dict[str, None] = {}
+    for j in jobs:
+        all_keys.update(dict.fromkeys(j["params"]))
+    out = []
+    for k in all_keys:
+        vals = {_cell(j["params"].get(k, "<missing>")) for j in jobs}
+        if len(vals) > 1:
+            out.append(k)
+    for j in jobs:
+        for k in j["override_keys"]:
+            for cand in (k, f"{k}.name", f"{k}.kind"):
+                if cand in all_keys and cand not in out:
+                    out.append(cand)
+                    break
+    return out
+
+
+@dataclass
+class Collected:
+    rows: list[dict]          # one per job x drop
+    params: list[str]         # parameter columns (dotted config keys)
+    metric_cols: list[str]    # metric columns
+    jobs: list[dict]          # see load_job
+    meta: dict                # the sweep node (plot metadata), {} for ad-hoc sweeps
+
+    @property
+    def columns(self) -> list[str]:
+        return list(FIRST_COLUMNS) + self.params + self.metric_cols
+
+
+def collect(sweep_dir: str | Path) -> Collected:
+    """Tidy rows (one per job x drop), parameter/metric columns, the jobs and the plot metadata."""
+    root = Path(sweep_dir)
+    jobs = [load_job(d) for d in find_runs(root)]
+    params = varying_keys(jobs)
+    meta: dict = {}
+    for j in jobs:
+        if j["sweep"]:
+            meta = dict(j["sweep"])
+            break
+    for k in _meta_keys(meta):
+        if k not in params and any(k in j["params"] for j in jobs):
+            params.append(k)
+    rows: list[dict] = []
+    metric_cols: dict[str, None] = {}
+    for j in jobs:
+        scalars, per_drop = _metric_columns(j["metrics"], j["n_drops"])
+        metric_cols.update(dict.fromkeys(scalars))
+        metric_cols.update(dict.fromkeys(per_drop))
+        rel = str(j["run_dir"].relative_to(root)) if j["run_dir"] != root else "."
+        for i in range(j["n_drops"]):
+            row = {"run_dir": rel, "status": j["status"], "job_seed": j["job_seed"], "drop": i}
+            for k in params:
+                row[k] = _cell(j["params"].get(k))
+            row.update(scalars)
+            for k, v in per_drop.items():
+                row[k] = v[i]
+            rows.append(row)
+    metrics = [k for k in metric_cols if k not in FIRST_COLUMNS and k not in params]
+    return Collected(rows, params, metrics, jobs, meta)
+
+
+def _meta_keys(meta: Mapping) -> list[str]:
+    keys = []
+    if meta.get("x"):
+        keys.append(str(meta["x"]))
+    keys.extend(_as_list(meta.get("series")))
+    return keys
+
+
+def _as_list(v: Any) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    return [str(x) for x in v]
+
+
+def _csv_text(rows: Iterable[Mapping], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# statistics and plot
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, float, float, float]:
+    """(mean, sample std, ci_low, ci_high): Student-t 95% interval of the mean over drops.
+
+    n = 1 gives a degenerate interval (lo = hi = mean); n = 0 gives NaNs."""
+    x = np.asarray([v for v in values], dtype=float)
+    n = x.size
+    if n == 0:
+        return (math.nan,) * 4
+    m = float(x.mean())
+    if n == 1:
+        return m, math.nan, m, m
+    from scipy.stats import t
+
+    s = float(x.std(ddof=1))
+    h = float(t.ppf(0.975, n - 1)) * s / math.sqrt(n)
+    return m, s, m - h, m + h
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def resolve_plot(meta: Mapping, rows: Sequence[Mapping], params: Sequence[str],
+                 metric_cols: Sequence[str]) -> dict:
+    """Fill in x, series and y of the figure (from the sweep metadata, else inferred)."""
+    x = meta.get("x")
+    if not x:
+        numeric = [k for k in params if k != "seed" and all(_num(r.get(k)) is not None for r in rows)]
+        x = numeric[0] if numeric else None
+    series = _as_list(meta.get("series")) if meta.get("series") is not None else \
+        [k for k in params if k != x]
+    ys = []
+    for y in meta.get("y") or []:
+        if isinstance(y, Mapping):
+            ys.append({"metric": str(y["metric"]), "label": str(y.get("label", y["metric"]))})
+        else:
+            ys.append({"metric": str(y), "label": str(y)})
+    if not ys:
+        for k in metric_cols:
+            if k in BOOKKEEPING:
+                continue
+            if any(_num(r.get(k)) is not None and not isinstance(r.get(k), str) for r in rows):
+                ys.append({"metric": k, "label": k})
+        ys = ys[:4]
+    return {
+        "x": x, "x_label": meta.get("x_label", x or "job"), "series": series, "y": ys,
+        "title": meta.get("title", meta.get("name", "")),
+        "logx": bool(meta.get("logx", False)), "logy": bool(meta.get("logy", False)),
+    }
+
+
+def summarize(rows: Sequence[Mapping], plot: Mapping) -> list[dict]:
+    """Per (metric, series, x): OK drops with finite values -> mean/std/CI; failed jobs counted."""
+    out = []
+    x = plot["x"]
+    for y in plot["y"]:
+        metric = y["metric"]
+        groups: dict[tuple, dict] = defaultdict(lambda: {"vals": [], "failed": set(), "statuses": set(), "nan": 0})
+        for r in rows:
+            key = (_series_label(r, plot["series"]), r.get(x) if x else r["run_dir"])
+            g = groups[key]
+            if r["status"] in OK_STATUSES:
+                v = _num(r.get(metric))
+                if v is not None and math.isfinite(v):
+                    g["vals"].append(v)
+                else:
+                    g["nan"] += 1
+            else:
+                g["failed"].add(r["run_dir"])
+                g["statuses"].add(r["status"])
+        for (s, xv), g in groups.items():
+            m, sd, lo, hi = mean_ci95(g["vals"])
+            out.append({
+                "metric": metric, "series": s, "x": xv, "n": len(g["vals"]), "mean": m, "std": sd,
+                "ci95_lo": lo, "ci95_hi": hi, "n_failed_jobs": len(g["failed"]),
+                "n_nonfinite_drops": g["nan"], "failed_statuses": ";".join(sorted(g["statuses"])),
+            })
+    return out
+
+
+def _series_label(r: Mapping, keys: Sequence[str]) -> str:
+    if not keys:
+        return ""
+    if len(keys) == 1:
+        return str(r.get(keys[0]))
+    return ", ".join(f"{k.split('.')[-1]}={r.get(k)}" for k in keys)
+
+
+def _x_sorted(values: Iterable[Any]) -> list:
+    vals = list(dict.fromkeys(values))
+    if all(_num(v) is not None for v in vals):
+        return sorted(vals, key=lambda v: _num(v))
+    return sorted(vals, key=str)
+
+
+def render_figure(summary: Sequence[Mapping], plot: Mapping):
+    """Matplotlib figure (Agg): one panel per y metric, see module docstring."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.transforms import blended_transform_factory
+
+    ys = plot["y"] or [{"metric": "", "label": "(no numeric metric)"}]
+    fig, axes = plt.subplots(len(ys), 1, figsize=(6.4, 3.6 * len(ys)), squeeze=False, sharex=True)
+    all_x = _x_sorted(s["x"] for s in summary)
+    numeric_x = all(_num(v) is not None for v in all_x)
+    pos = (lambda v: _num(v)) if numeric_x else (lambda v: float(all_x.index(v)))
+    n_failed_total = 0
+    for ax, y in zip(axes[:, 0], ys):
+        items = [s for s in summary if s["metric"] == y["metric"]]
+        series = list(dict.fromkeys(s["series"] for s in items))
+        failed_x, failed_n = [], 0
+        for i, name in enumerate(series):
+            pts = sorted((s for s in items if s["series"] == name), key=lambda s: pos(s["x"]))
+            good = [s for s in pts if s["n"] > 0]
+            color = f"C{i % 10}"
+            if good:
+                xs = np.array([pos(s["x"]) for s in good])
+                ax.plot(xs, [s["mean"] for s in good], "o-", color=color, label=name or y["metric"], ms=4)
+                ax.fill_between(xs, [s["ci95_lo"] for s in good], [s["ci95_hi"] for s in good],
+                                color=color, alpha=0.2, lw=0)
+            for s in pts:
+                if s["n_failed_jobs"] or s["n_nonfinite_drops"]:
+                    failed_x.append(pos(s["x"]))
+                    failed_n += s["n_failed_jobs"]
+        if failed_x:
+            tr = blended_transform_factory(ax.transData, ax.transAxes)
+            n_drop = sum(s["n_nonfinite_drops"] for s in items)
+            lab = f"failed/infeasible/incomplete: {failed_n} job(s)"
+            if n_drop:
+                lab += f", {n_drop} non-finite drop(s)"
+            ax.plot(failed_x, [0.04] * len(failed_x), "x", color="red", ms=9, mew=2,
+                    transform=tr, clip_on=False, label=lab, linestyle="none")
+        n_failed_total = max(n_failed_total, failed_n)
+        if not any(s["n"] > 0 for s in items):
+            ax.text(0.5, 0.5, f"no finite values of {y['metric']!r}", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")
+        ax.set_ylabel(y["label"])
+        if plot.get("logy"):
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    ax_last = axes[-1, 0]
+    ax_last.set_xlabel(plot["x_label"])
+    if plot.get("logx") and numeric_x:
+        ax_last.set_xscale("log")
+    if not numeric_x:
+        ax_last.set_xticks(range(len(all_x)), [str(v) for v in all_x], rotation=30, ha="right")
+    title = plot.get("title") or ""
+    note = "mean and 95% CI over drops"
+    if n_failed_total:
+        note += f"; {n_failed_total} failed job(s) marked x"
+    axes[0, 0].set_title(f"{title}\n{note}" if title else note, fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def make_report(sweep_dir: str | Path, figure: bool = True) -> dict:
+    """Write results.csv, summary.csv and (unless ``figure=False``) figure.png/.pdf.
+
+    Returns a dict of written paths and counts: ``csv``, ``summary``, ``png``, ``pdf``,
+    ``n_jobs``, ``n_rows``, ``n_failed``, ``status_counts``.
+    """
+    root = Path(sweep_dir)
+    c = collect(root)
+    if not c.jobs:
+        raise FileNotFoundError(f"no run directories under {root}")
+    out: dict[str, Any] = {"csv": root / "results.csv", "summary": root / "summary.csv"}
+    jio.write_text_atomic(out["csv"], _csv_text(c.rows, c.columns))
+    plot = resolve_plot(c.meta, c.rows, c.params, c.metric_cols)
+    summ = summarize(c.rows, plot)
+    scol = ["metric", "series", "x", "n", "mean", "std", "ci95_lo", "ci95_hi", "n_failed_jobs",
+            "n_nonfinite_drops", "failed_statuses"]
+    jio.write_text_atomic(out["summary"], _csv_text(summ, scol))
+    if figure:
+        import matplotlib.pyplot as plt
+
+        fig = render_figure(summ, plot)
+        for ext in ("png", "pdf"):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, dpi=150)
+            out[ext] = jio.write_bytes_atomic(root / f"figure.{ext}", buf.getvalue())
+        plt.close(fig)
+    counts: dict[str, int] = defaultdict(int)
+    for j in c.jobs:
+        counts[j["status"]] += 1
+    out.update(n_jobs=len(c.jobs), n_rows=len(c.rows), plot=plot,
+               n_failed=sum(v for k, v in counts.items() if k not in OK_STATUSES),
+               status_counts=dict(counts))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m experiments.report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("sweep_dir")
+    ap.add_argument("--no-figure", action="store_true", help="write the CSVs only")
+    a = ap.parse_args(argv)
+    try:
+        rep = make_report(a.sweep_dir, figure=not a.no_figure)
+    except FileNotFoundError as e:
+        print(f"jisac report: {e}", file=sys.stderr)
+        return 2
+    print(f"{rep['n_jobs']} jobs ({dict(rep['status_counts'])}), {rep['n_rows']} rows -> {rep['csv']}")
+    for k in ("summary", "png", "pdf"):
+        if k in rep:
+            print(f"  {rep[k]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Job configuration: the typed, frozen view of one resolved Hydra config.
+
+``job_from_dict`` is the single gate between Hydra (DictConfig -> plain dict at the edge) and
+the library. It validates everything -- unknown keys, ranges, scheme names valid for the
+scenario kind -- and raises :class:`ConfigError` naming the key before any compile or solve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .config_errors import ConfigError
+from .scenarios import SimScenario, TrisScenario, scenario_from_dict, scenario_to_dict
+from .schemes import scheme_from_dict
+
+TOP_LEVEL_KEYS = {"scenario", "scheme", "seed", "n_drops", "mc_draws", "mc_chunk", "x64", "sweep"}
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    scenario: TrisScenario | SimScenario
+    scheme: Any  # a frozen scheme-parameter dataclass from jisac.schemes
+    seed: int = 0
+    n_drops: int = 1
+    mc_draws: int = 100_000
+    mc_chunk: int = 10_000
+    x64: bool = True
+    sweep: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return {
+            "scenario": scenario_to_dict(self.scenario),
+            "scheme": asdict(self.scheme),
+            "seed": self.seed,
+            "n_drops": self.n_drops,
+            "mc_draws": self.mc_draws,
+            "mc_chunk": self.mc_chunk,
+            "x64": self.x64,
+            "sweep": dict(self.sweep),
+        }
+
+    def job_seed(self) -> int:
+        """Seed of this job: a hash of the sweep seed and every parameter of the job.
+
+        Two jobs of one sweep that differ in any parameter get independent streams; the same
+        config always gets the same seed (determinism across runs and machines).
+        """
+        d = self.to_dict()
+        d.pop("sweep", None)
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
+        return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def _int(key, v, lo, hi=None):
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+        raise ConfigError(key, v, f"must be an integer in [{lo}, {hi if hi is not None else 'inf'}]")
+
+
+def job_from_dict(d: Mapping[str, Any]) -> JobConfig:
+    """Validate a plain dict (resolved Hydra config, ``hydra`` key removed) into a JobConfig."""
+    d = {k: v for k, v in dict(d).items() if k != "hydra"}
+    for k in d:
+        if k not in TOP_LEVEL_KEYS:
+            raise ConfigError(k, d[k], f"unknown top-level key; allowed: {sorted(TOP_LEVEL_KEYS)}")
+    if "scenario" not in d or not isinstance(d["scenario"], Mapping):
+        raise ConfigError("scenario", d.get("scenario"), "must be a scenario config group (scenario=tris_rsma or scenario=sim_isac)")
+    if "scheme" not in d or not isinstance(d["scheme"], Mapping):
+        raise ConfigError("scheme", d.get("scheme"), "must be a scheme config group (e.g. scheme=mrt)")
+    scenario = scenario_from_dict(d["scenario"])
+    scheme = scheme_from_dict(d["scheme"], scenario.kind)
+    seed = d.get("seed", 0)
+    _int("seed", seed, 0, 2**31 - 1)
+    n_drops = d.get("n_drops", 1)
+    _int("n_drops", n_drops, 1, 100_000)
+    mc_draws = d.get("mc_draws", 100_000)
+    _int("mc_draws", mc_draws, 1, 10**9)
+    mc_chunk = d.get("mc_chunk", 10_000)
+    _int("mc_chunk", mc_chunk, 1, 10**7)
+    x64 = d.get("x64", True)
+    if not isinstance(x64, bool):
+        raise ConfigError("x64", x64, "must be true or false")
+    sweep = d.get("sweep") or {}
+    if not isinstance(sweep, Mapping):
+        raise ConfigError("sweep", sweep, "must be a mapping (a conf/sweep/<name>.yaml group)")
+    return JobConfig(scenario, scheme, seed, n_drops, mc_draws, mc_chunk, x64, dict(sweep))

@@ -1,0 +1,145 @@
+"""One job: realise the scenario, design with the chosen scheme, evaluate, certify.
+
+``run_job(job) -> JobResult`` is the library side of ``python -m experiments.sweep``; it does
+no file I/O (the experiments layer writes the run directory). The ``n_drops`` random channel
+drops of a job are realised, designed and evaluated as one ``vmap`` where the scheme allows;
+certification runs drop by drop (each already a batched Monte-Carlo kernel).
+
+``metrics`` layout (``docs/run_directory.md``): scalar summaries are means over drops, the
+``drops`` list holds every drop's full metric dict, ``certificate`` a list with one entry per
+drop, plus ``status`` (worst status over drops), ``iterations``, ``objective_history``,
+``solver_status``, ``job_seed``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .config import JobConfig
+from .schemes import design_function
+
+
+@dataclass
+class JobResult:
+    metrics: dict[str, Any]                 # JSON-serialisable; always has "status"
+    design: dict[str, np.ndarray]           # arrays saved to design.npz (docs/run_directory.md)
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return str(self.metrics.get("status", "unknown"))
+
+
+def to_jsonable(x):
+    """Arrays -> nested lists (complex as {"re", "im"}), numpy scalars -> Python numbers."""
+    if isinstance(x, dict):
+        return {k: to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, (jax.Array, np.ndarray, np.generic)):
+        a = np.asarray(x)
+        if np.iscomplexobj(a):
+            return {"re": a.real.tolist(), "im": a.imag.tolist()}
+        return a.tolist()
+    return x
+
+
+def _drop(tree, i):
+    return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
+def _summary(per_drop: list[dict]) -> dict:
+    """Means over drops of every scalar metric."""
+    out = {}
+    for k, v in per_drop[0].items():
+        if np.ndim(v) == 0:
+            out[k] = float(np.mean([float(d[k]) for d in per_drop]))
+    return out
+
+
+def _pipeline(job: JobConfig):
+    s = job.scenario
+    if s.kind == "tris_rsma":
+        from .evaluation.tris import certify_tris, evaluate_tris
+        from .systems.tris import realize_tris_drops
+
+        def certify(sys_i, des_i, k):
+            return certify_tris(sys_i, des_i, s, k, n_draws=job.mc_draws, chunk=job.mc_chunk)
+
+        def design_arrays(system, design):
+            return {"W": design.W, "t": design.t, "C": design.C, "H_hat": system.H_hat,
+                    "G_hat": system.G_hat, "g_scale": system.g_scale,
+                    "lu_sigma2": system.lu_sigma2, "iu_sigma2": system.iu_sigma2,
+                    "lu_eps": system.lu_eps, "tau": system.tau}
+
+        return realize_tris_drops, evaluate_tris, certify, design_arrays
+    from .evaluation.sim import certify_sim, evaluate_sim
+    from .systems.sim import realize_sim_drops
+
+    def certify(sys_i, des_i, k):
+        return certify_sim(sys_i, des_i, s, k, n_draws=job.mc_draws, chunk=job.mc_chunk)
+
+    def design_arrays(system, design):
+        return {"theta_comm": design.theta_comm, "theta_sense": design.theta_sense,
+                "theta_ce": design.theta_ce, "W_RF": design.W_RF, "W_BB": design.W_BB,
+                "R_AN": design.R_AN, "tau": design.tau, "p_sense": design.p_sense,
+                "p_comm": design.p_comm, "H_users": system.H_users, "H_eves": system.H_eves}
+
+    return realize_sim_drops, evaluate_sim, certify, design_arrays
+
+
+def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> JobResult:
+    """Realise ``n_drops`` drops, design each with ``job.scheme``, evaluate and certify."""
+    if job.x64:
+        # At the edge, once per process: the solver path and references need float64.
+        jax.config.update("jax_enable_x64", True)
+    say = progress or (lambda msg: None)
+    log: list[str] = []
+
+    def note(msg):
+        log.append(msg)
+        say(msg)
+
+    s = job.scenario
+    t0 = time.perf_counter()
+    key = jax.random.PRNGKey(job.job_seed())
+    k_sys, k_des, k_cert = jax.random.split(key, 3)
+    realize, evaluate, certify, design_arrays = _pipeline(job)
+    system = realize(s, k_sys, job.n_drops)
+    note(f"realised {job.n_drops} drop(s) of {s.kind} in {time.perf_counter() - t0:.1f} s")
+
+    t1 = time.perf_counter()
+    design, info = design_function(s.kind, job.scheme.name)(system, s, job.scheme, k_des)
+    note(f"designed with scheme={job.scheme.name}: status={info['status']} "
+         f"in {time.perf_counter() - t1:.1f} s")
+
+    per_drop = jax.jit(jax.vmap(lambda sy, de: evaluate(sy, de, s)))(system, design)
+    drops = [to_jsonable(_drop(per_drop, i)) for i in range(job.n_drops)]
+    certs = []
+    for i, k in enumerate(jax.random.split(k_cert, job.n_drops)):
+        certs.append(certify(_drop(system, i), _drop(design, i), k))
+        say(f"certified drop {i + 1}/{job.n_drops} ({job.mc_draws} draws)")
+    note(f"certified {job.n_drops} drop(s) with {job.mc_draws} Monte-Carlo draws each")
+
+    metrics = {
+        "status": info["status"],
+        "solver_status": info.get("solver_status", [info["status"]]),
+        "iterations": info.get("iterations", 0),
+        "objective_history": to_jsonable(info.get("objective_history", [])),
+        "job_seed": job.job_seed(),
+        "scenario": s.kind,
+        "scheme": job.scheme.name,
+        "n_drops": job.n_drops,
+        **_summary(drops),
+        "drops": drops,
+        "certificate": certs,
+        "wall_time_s": time.perf_counter() - t0,
+    }
+    arrays = {k: np.asarray(v) for k, v in design_arrays(system, design).items()}
+    return JobResult(metrics=metrics, design=arrays, log=log)
