@@ -36,12 +36,20 @@ import numpy as np
 
 from jisac import io as jio
 
-OK_STATUSES = ("optimal", "optimal_inaccurate")
-INCOMPLETE = "incomplete"
+# Statuses of a usable result (the single list for sweep exit codes, CSV and figure). Anything
+# else -- "infeasible", "solver_error", "error: ...", "incomplete", unknown new words -- is drawn
+# as a failure: a status we do not know is never silently plotted as a good point.
+OK_STATUSES = ("optimal", "optimal_inaccurate", "closed_form")
+INCOMPLETE = "incomplete"    # started (run dir exists), no complete metrics.json
+NOT_STARTED = "not_started"  # in the sweep's last launch (multirun.yaml), no run dir yet
 # Bookkeeping metrics: kept in results.csv, never inferred as y metrics, never per-drop.
 BOOKKEEPING = ("status", "job_seed", "complete", "wall_time_s", "started_utc", "finished_utc",
                "host", "jisac_version", "resumed")
 FIRST_COLUMNS = ("run_dir", "status", "job_seed", "drop")
+
+
+def status_ok(status: Any) -> bool:
+    return str(status) in OK_STATUSES
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,19 +148,79 @@ def load_job(run_dir: Path) -> dict:
 
 
 def _metric_columns(metrics: Mapping[str, Any], n_drops: int) -> tuple[dict, dict]:
-    """Split flattened metrics into job-level scalars and per-drop lists."""
+    """Split metrics into job-level scalars and per-drop columns (lists of length n_drops).
+
+    A per-drop list of scalars ``k: [v0, v1, ...]`` gives column ``k``; a per-drop list of dicts
+    gives one column per scalar leaf, prefixed ``k.`` -- except for ``drops`` (run_job's list of
+    per-drop metric dicts), whose leaves keep their plain names and so replace the job-level
+    means of the same name on each drop row.
+    """
     scalars, per_drop = {}, {}
     for k, v in _flatten(metrics).items():
         if k in ("status", "job_seed", "complete"):
             continue
         if _is_scalar(v):
             scalars[k] = v
-        elif isinstance(v, dict) and set(v) == {"re", "im"}:  # complex scalar (jisac.io)
+        elif isinstance(v, dict) and set(v) == {"re", "im"} and all(_is_scalar(x) for x in v.values()):
             scalars[k] = complex(v["re"], v["im"])
-        elif isinstance(v, list) and len(v) == n_drops and all(_is_scalar(x) for x in v) \
-                and k not in BOOKKEEPING:
-            per_drop[k] = v
+        elif isinstance(v, list) and len(v) == n_drops and k not in BOOKKEEPING:
+            if all(_is_scalar(x) for x in v):
+                per_drop[k] = v
+            elif all(isinstance(x, Mapping) for x in v):
+                prefix = "" if k == "drops" else f"{k}."
+                leaves = [_flatten(x) for x in v]
+                for leaf in dict.fromkeys(kk for lf in leaves for kk in lf):
+                    col = prefix + leaf
+                    if col in ("status", "job_seed", "drop", "run_dir"):
+                        col = f"drop_{col}"
+                    vals = [lf.get(leaf) for lf in leaves]
+                    if all(_is_scalar(x) for x in vals):
+                        per_drop[col] = vals
+    for k in per_drop:
+        scalars.pop(k, None)
     return scalars, per_drop
+
+
+def expected_jobs(sweep_dir: str | Path) -> list[dict] | None:
+    """The jobs of the sweep's last launch, from Hydra's ``multirun.yaml``.
+
+    Returns ``[{"dirname", "overrides": [(key, value), ...]}]`` (dirname relative to the sweep
+    dir), or None when it cannot be known: no multirun.yaml, another sweeper than the basic
+    one, or job subdirs not named by ``hydra.job.override_dirname``.
+    """
+    p = Path(sweep_dir) / "multirun.yaml"
+    if not p.is_file():
+        return None
+    try:
+        from hydra._internal.config_loader_impl import get_overrides_dirname
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.load(p)
+        hy = OmegaConf.to_container(cfg.hydra, resolve=False)
+        if hy["sweep"].get("subdir") != "${hydra.job.override_dirname}" \
+                or not str(hy["sweeper"].get("_target_", "")).endswith("BasicSweeper"):
+            return None
+        od = hy["job"]["config"]["override_dirname"]
+        args = [f"{k}={v}" for k, v in (hy["sweeper"].get("params") or {}).items()]
+        args += list(hy["overrides"]["task"])
+        parser = OverridesParser.create()
+        batches = BasicSweeper.split_arguments(parser.parse_overrides(args), None)[0]
+        out = []
+        for job in batches:
+            ovs = parser.parse_overrides(list(job))
+            name = get_overrides_dirname(ovs, list(od.get("exclude_keys") or []),
+                                         od.get("item_sep", ","), od.get("kv_sep", "="))
+            out.append({"dirname": name or ".",
+                        "overrides": [(o.key_or_group, o.value()) for o in ovs
+                                      if o.key_or_group not in (od.get("exclude_keys") or [])]})
+        default_drops = cfg.get("n_drops", 1) if "n_drops" in cfg else 1
+        for e in out:
+            e["n_drops"] = dict(e["overrides"]).get("n_drops", default_drops)
+        return out
+    except Exception:  # noqa: BLE001 -- a report without the pending jobs beats no report
+        return None
 
 
 def varying_keys(jobs: Sequence[dict]) -> list[str]:
@@ -181,16 +249,40 @@ class Collected:
     metric_cols: list[str]    # metric columns
     jobs: list[dict]          # see load_job
     meta: dict                # the sweep node (plot metadata), {} for ad-hoc sweeps
+    flags: list[str]          # bookkeeping columns after FIRST_COLUMNS (in_last_sweep)
 
     @property
     def columns(self) -> list[str]:
-        return list(FIRST_COLUMNS) + self.params + self.metric_cols
+        return list(FIRST_COLUMNS) + self.flags + self.params + self.metric_cols
 
 
 def collect(sweep_dir: str | Path) -> Collected:
     """Tidy rows (one per job x drop), parameter/metric columns, the jobs and the plot metadata."""
     root = Path(sweep_dir)
     jobs = [load_job(d) for d in find_runs(root)]
+    for j in jobs:
+        j["rel"] = str(j["run_dir"].relative_to(root)) if j["run_dir"] != root else "."
+    expected = expected_jobs(root)
+    if expected is not None:
+        found = {j["rel"] for j in jobs}
+        known = {k for j in jobs for k in j["params"]}
+        for e in expected:
+            j_in = e["dirname"] in found
+            for j in jobs:
+                if j["rel"] == e["dirname"]:
+                    j["in_last_sweep"] = True
+            if j_in:
+                continue
+            params = {}
+            for k, v in e["overrides"]:
+                k = next((c for c in (k, f"{k}.name", f"{k}.kind") if c in known), k)
+                params[k] = v
+            n = e["n_drops"] if isinstance(e["n_drops"], int) and e["n_drops"] >= 1 else 1
+            jobs.append({"run_dir": root / e["dirname"], "rel": e["dirname"], "params": params,
+                         "override_keys": [], "metrics": {}, "status": NOT_STARTED,
+                         "job_seed": None, "n_drops": n, "sweep": {}, "in_last_sweep": True})
+        for j in jobs:
+            j.setdefault("in_last_sweep", False)
     params = varying_keys(jobs)
     meta: dict = {}
     for j in jobs:
@@ -206,9 +298,10 @@ def collect(sweep_dir: str | Path) -> Collected:
         scalars, per_drop = _metric_columns(j["metrics"], j["n_drops"])
         metric_cols.update(dict.fromkeys(scalars))
         metric_cols.update(dict.fromkeys(per_drop))
-        rel = str(j["run_dir"].relative_to(root)) if j["run_dir"] != root else "."
         for i in range(j["n_drops"]):
-            row = {"run_dir": rel, "status": j["status"], "job_seed": j["job_seed"], "drop": i}
+            row = {"run_dir": j["rel"], "status": j["status"], "job_seed": j["job_seed"], "drop": i}
+            if expected is not None:
+                row["in_last_sweep"] = j["in_last_sweep"]
             for k in params:
                 row[k] = _cell(j["params"].get(k))
             row.update(scalars)
@@ -216,7 +309,8 @@ def collect(sweep_dir: str | Path) -> Collected:
                 row[k] = v[i]
             rows.append(row)
     metrics = [k for k in metric_cols if k not in FIRST_COLUMNS and k not in params]
-    return Collected(rows, params, metrics, jobs, meta)
+    flags = ["in_last_sweep"] if expected is not None else []
+    return Collected(rows, params, metrics, jobs, meta, flags)
 
 
 def _meta_keys(meta: Mapping) -> list[str]:
@@ -316,7 +410,7 @@ def summarize(rows: Sequence[Mapping], plot: Mapping) -> list[dict]:
         for r in rows:
             key = (_series_label(r, plot["series"]), r.get(x) if x else r["run_dir"])
             g = groups[key]
-            if r["status"] in OK_STATUSES:
+            if status_ok(r["status"]):
                 v = _num(r.get(metric))
                 if v is not None and math.isfinite(v):
                     g["vals"].append(v)
@@ -444,7 +538,7 @@ def make_report(sweep_dir: str | Path, figure: bool = True) -> dict:
     for j in c.jobs:
         counts[j["status"]] += 1
     out.update(n_jobs=len(c.jobs), n_rows=len(c.rows), plot=plot,
-               n_failed=sum(v for k, v in counts.items() if k not in OK_STATUSES),
+               n_failed=sum(v for k, v in counts.items() if not status_ok(k)),
                status_counts=dict(counts))
     return out
 

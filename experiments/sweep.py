@@ -3,7 +3,7 @@
     python -m experiments.sweep scenario.p_t_dbm=3                      # one job -> runs/<date>/<time>
     python -m experiments.sweep -m scenario.p_t_dbm=-3,0,3 scheme=mrt   # a sweep -> multirun/...
     python -m experiments.sweep +sweep=example_power -m                 # a figure -> multirun/example_power
-    python -m experiments.sweep +sweep=example_power -m hydra/launcher=joblib hydra.launcher.n_jobs=4
+    python -m experiments.sweep -m +sweep=example_power hydra/launcher=joblib hydra.launcher.n_jobs=4
 
 The Hydra entry point :func:`main` only converts the DictConfig to a plain dict and calls
 :func:`run`, which is what tests (and notebooks) call. See docs/sweeps.md and
@@ -38,18 +38,14 @@ import hydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from experiments.report import OK_STATUSES, status_ok  # noqa: F401 -- one status policy
 from jisac import io as jio
 from jisac.config_errors import ConfigError
 from jisac.progress import Progress
 
-OK_STATUSES = ("optimal", "optimal_inaccurate")
 # Keys of config.yaml that are not inputs of the job: the figure's plot metadata, and the
 # derived job_seed (checked separately against metrics.json).
 NON_RESULT_KEYS = ("sweep", "job_seed")
-
-
-def status_ok(status: Any) -> bool:
-    return str(status) in OK_STATUSES
 
 
 def _utc_now() -> str:
@@ -122,10 +118,22 @@ def run(cfg: Mapping[str, Any], out_dir: str | os.PathLike | None = None, *,
     jio.write_yaml_atomic(out / jio.CONFIG_FILE, {**job_dict, "job_seed": job_seed})
 
     log_lines: list[str] = [f"{_utc_now()} start job_seed={job_seed} host={socket.gethostname()}"]
+    log_state = {"t": 0.0}
+
+    def _flush_log(force: bool = False) -> None:
+        # Rewritten (atomically) during the job, at most every 2 s: a job killed by a time
+        # limit still leaves its progress in log.txt.
+        now = time.monotonic()
+        if force or now - log_state["t"] >= 2.0:
+            log_state["t"] = now
+            jio.write_text_atomic(out / jio.LOG_FILE, "\n".join(log_lines) + "\n")
+
+    _flush_log(force=True)
     bar = Progress(total=None, desc=f"job {out.name or out}", leave=False)
 
     def _progress(msg: str) -> None:
         log_lines.append(f"{_utc_now()} {msg}")
+        _flush_log()
         bar(msg)
         if progress is not None:
             progress(msg)
@@ -158,7 +166,7 @@ def run(cfg: Mapping[str, Any], out_dir: str | os.PathLike | None = None, *,
             status = f"error: {type(e).__name__}: design.npz: {e}"
             log_lines.append(traceback.format_exc())
     log_lines.append(f"{_utc_now()} end status={status} wall_time_s={wall:.3f}")
-    jio.write_text_atomic(out / jio.LOG_FILE, "\n".join(log_lines) + "\n")
+    _flush_log(force=True)
 
     metrics.update(
         status=status,
@@ -224,12 +232,16 @@ class SweepCallback(Callback):
         self._bar: Progress | None = None
         self._failed = 0
 
+    def __getstate__(self) -> dict:
+        # Launchers pickle the callbacks to their workers; the display (a stream) stays here.
+        return {**self.__dict__, "_bar": None}
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._pid = os.getpid()
         total = None
         if self.prevalidate:
             total = _prevalidate(config)
-        self._bar = Progress(total=total, desc="sweep")
+        self._bar = Progress(total=total, desc="sweep: jobs done")
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         if self._bar is None or os.getpid() != self._pid:
@@ -237,11 +249,11 @@ class SweepCallback(Callback):
         ret = getattr(job_return, "_return_value", None)
         if not (isinstance(ret, Mapping) and status_ok(ret.get("status"))):
             self._failed += 1
-        self._bar.update(1, msg=f"{self._failed} failed" if self._failed else None)
+        # one committed line per finished job; the live line belongs to the running job
+        self._bar.update(1, msg=f"{self._failed} failed" if self._failed else None, commit=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        self._bar = None  # every state is already committed (no close(): it would repeat the line)
         if not self.report:
             return
         sweep_dir = str(config.hydra.sweep.dir)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -177,6 +176,3 @@ def canonical(obj: Any) -> Any:
     numpy -> Python, float ints kept as written)."""
     return json.loads(json.dumps(to_jsonable(obj), sort_keys=True))
 
-
-def is_finite_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -75,12 +75,17 @@ class Progress:
         self._closed = False
 
     # ---- state ------------------------------------------------------------------------------
-    def update(self, n: int = 1, msg: str | None = None) -> None:
-        """Advance by ``n`` steps and optionally replace the status message."""
+    def update(self, n: int = 1, msg: str | None = None, commit: bool = False) -> None:
+        """Advance by ``n`` steps and optionally replace the status message.
+
+        ``commit=True`` ends the line after drawing (see :meth:`commit`)."""
         self.n += int(n)
         if msg is not None:
             self.msg = str(msg)
-        self._draw(force=self.total is not None and self.n >= self.total)
+        if commit:
+            self.commit()
+        else:
+            self._draw(force=self.total is not None and self.n >= self.total)
 
     def set_message(self, msg: str) -> None:
         self.msg = str(msg)
@@ -89,6 +94,14 @@ class Progress:
     def __call__(self, msg: str) -> None:
         """``run_job``'s ``progress`` callback: show ``msg`` without advancing."""
         self.set_message(msg)
+
+    def commit(self) -> None:
+        """Draw the current state and end the line (a log-like line per step, e.g. one per
+        finished sweep job, that other output -- Hydra's log lines -- cannot overwrite)."""
+        if self.enabled and not self._closed:
+            self._draw(force=True)
+            self.stream.write("\n")
+            self.stream.flush()
 
     def close(self) -> None:
         if self._closed:
@@ -119,8 +132,9 @@ class Progress:
             parts.append(f"[{'#' * fill}{'.' * (self.width - fill)}] {self.n}/{self.total}")
             eta = (elapsed / self.n) * (self.total - self.n) if self.n > 0 else float("nan")
             parts.append(f"{_fmt_time(elapsed)}<{_fmt_time(eta)}")
-        else:
-            parts.append(f"{self.n}")
+        else:  # open-ended: a count only once something was counted (a job shows messages)
+            if self.n:
+                parts.append(f"{self.n}")
             parts.append(_fmt_time(elapsed))
         if self.msg:
             parts.append(self.msg)

@@ -30,6 +30,84 @@ class MrtParams:
                 raise ConfigError(f"scheme.{k}", v, "must lie in [0, 1)")
 
 
+_LBCD_ORDERS = ("ABCDE", "EDABC")
+
+
+@dataclass(frozen=True)
+class LbcdParams:
+    """Paper-004 L-BCD (Algorithm 1) and its Sec.-V baselines (conf/scheme/lbcd.yaml).
+
+    ``alpha = None`` takes ``scenario.alpha``; ``max_iterations = None`` takes
+    ``scenario.max_iterations``; ``r_max``/``crb_min`` (both or neither) skip the normalisation
+    runs (two extra L-BCD solves per drop). ``order``: block order of one iteration.
+    """
+
+    name: str = "lbcd"
+    alpha: float | None = None
+    robust: bool = True
+    max_iterations: int | None = None
+    tol: float = 1e-3
+    discretize: bool = True
+    order: str = "ABCDE"
+    r_max: float | None = None
+    crb_min: float | None = None
+
+    def __post_init__(self):
+        if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float))
+                                       or not 0.0 <= self.alpha <= 1.0):
+            raise ConfigError("scheme.alpha", self.alpha, "must be null or lie in [0, 1]")
+        if not isinstance(self.robust, bool):
+            raise ConfigError("scheme.robust", self.robust, "must be true or false")
+        if self.name == "nr_lbcd" and self.robust:
+            raise ConfigError("scheme.robust", self.robust, "nr_lbcd is the non-robust variant: must be false")
+        if self.max_iterations is not None and (isinstance(self.max_iterations, bool)
+                                                or not isinstance(self.max_iterations, int)
+                                                or not 1 <= self.max_iterations <= 1000):
+            raise ConfigError("scheme.max_iterations", self.max_iterations, "must be null or an integer in [1, 1000]")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float)) or not 0.0 < self.tol < 1.0:
+            raise ConfigError("scheme.tol", self.tol, "must lie in (0, 1)")
+        if not isinstance(self.discretize, bool):
+            raise ConfigError("scheme.discretize", self.discretize, "must be true or false")
+        if self.order not in _LBCD_ORDERS:
+            raise ConfigError("scheme.order", self.order, f"must be one of {list(_LBCD_ORDERS)}")
+        for k in ("r_max", "crb_min"):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not (v > 0 and v < float("inf"))):
+                raise ConfigError(f"scheme.{k}", v, "must be null or a finite number > 0")
+        if (self.r_max is None) != (self.crb_min is None):
+            raise ConfigError("scheme.crb_min" if self.crb_min is None else "scheme.r_max", None,
+                              "r_max and crb_min must be given together (or both null)")
+
+
+@dataclass(frozen=True)
+class NrLbcdParams(LbcdParams):
+    """NR-LBCD: L-BCD with the non-robust Block B (``robust = False``), nothing else changed."""
+
+    name: str = "nr_lbcd"
+    robust: bool = False
+
+
+@dataclass(frozen=True)
+class TsParams(LbcdParams):
+    name: str = "ts"
+
+
+@dataclass(frozen=True)
+class CfParams(LbcdParams):
+    name: str = "cf"
+
+
+@dataclass(frozen=True)
+class SfParams(LbcdParams):
+    name: str = "sf"
+
+
+@dataclass(frozen=True)
+class SlRisParams(LbcdParams):
+    name: str = "sl_ris"
+
+
 @dataclass(frozen=True)
 class SchemeEntry:
     params: type
@@ -39,7 +117,15 @@ class SchemeEntry:
 # kind -> name -> entry. Later issues add their optimisers here.
 REGISTRY: dict[str, dict[str, SchemeEntry]] = {
     "tris_rsma": {"mrt": SchemeEntry(MrtParams, "jisac.designs.tris:design")},
-    "sim_isac": {"mrt": SchemeEntry(MrtParams, "jisac.designs.sim:design")},
+    "sim_isac": {
+        "mrt": SchemeEntry(MrtParams, "jisac.designs.sim:design"),
+        "lbcd": SchemeEntry(LbcdParams, "jisac.designs.sim_lbcd:design_lbcd"),
+        "nr_lbcd": SchemeEntry(NrLbcdParams, "jisac.designs.sim_lbcd:design_lbcd"),
+        "ts": SchemeEntry(TsParams, "jisac.designs.sim_lbcd:design_ts"),
+        "cf": SchemeEntry(CfParams, "jisac.designs.sim_lbcd:design_cf"),
+        "sf": SchemeEntry(SfParams, "jisac.designs.sim_lbcd:design_sf"),
+        "sl_ris": SchemeEntry(SlRisParams, "jisac.designs.sim_lbcd:design_sl_ris"),
+    },
 }
 
 

@@ -270,7 +270,7 @@ def test_iu_b2_min_iota_equals_worst_case_leakage_with_distance():
     Wc_r, Wcg, gWcg = quadratic_terms(Wc, g)
     iota, pi, zeta, beta = cp.Variable(), cp.Variable(), cp.Variable(), cp.Variable()
     cons = iu_worst_leakage_lmi_fixed_w(iota, pi, Wk_r, Wc_r, Wkg, Wcg, gWkg, gWcg, tau**2, zeta)
-    cons += distance_lmi(pi, iota, beta, K, delta)
+    cons += distance_lmi(pi, K * iota, beta, delta**2)
     p = cp.Problem(cp.Minimize(iota), cons)
     _solve(p)
     # worst distance is d_hat - D: effective noise K (1 - delta)^2
@@ -296,7 +296,7 @@ def test_iu_b1_vs_complex_cvxpy():
     cons = iu_worst_leakage_lmi_fixed_iota(
         embed_complex_matrix(Wk), Wc.embedded, embed_complex_vector(g),
         embed_complex_matrix(np.outer(g, g.conj())), iota, pi, tau**2, zeta)
-    cons += distance_lmi(pi, iota, beta, K, delta) + [Wc.embedded >> 0]
+    cons += distance_lmi(pi, K * iota, beta, delta**2) + [Wc.embedded >> 0]
     p = cp.Problem(cp.Minimize(0.5 * cp.trace(Wc.embedded)), cons)
     _solve(p)
     assert p.status == "optimal"
@@ -321,7 +321,7 @@ def test_distance_lmi_exact_and_printed_erratum():
     K = distance_noise_scale(noise, kappa, lam, d_hat)
     iota = 0.7
     pi, beta = cp.Variable(), cp.Variable()
-    p = cp.Problem(cp.Maximize(pi), distance_lmi(pi, iota, beta, K, D / d_hat))
+    p = cp.Problem(cp.Maximize(pi), distance_lmi(pi, K * iota, beta, (D / d_hat) ** 2))
     _solve(p)
     # exact: min over |Dd| <= D of sigma^2 (1+kappa) iota (4 pi (d_hat + Dd) / lam)^2
     grid = np.linspace(-D, D, 20001)

@@ -16,8 +16,9 @@ PRNG choice. With the default threefry implementation ``vmap(fold_in)`` then ``v
 produces exactly the same numbers as a Python loop over draws; measured on CPU, per-draw keys cost
 no more than one big ``random.normal`` call of the same total size (benchmarks/README.md), so
 chunk-independence is free. The counter-based ``'rbg'``/``'unsafe_rbg'`` implementations can be
-passed as typed keys (``jax.random.key(seed, impl='rbg')``) but their ``vmap`` semantics are not
-guaranteed to match a loop, so chunk-invariance is only guaranteed for threefry keys.
+passed as typed keys (``jax.random.key(seed, impl='rbg')``) and are ~4x cheaper per word on
+CPU, but their ``vmap``-ed bits depend on the batch (measured: counts change with ``chunk``), so
+results are reproducible only for a fixed ``chunk``. Use threefry keys to certify.
 
 Counts are int32: ``n_draws < 2**31``.
 """
@@ -60,25 +61,63 @@ def _valid_mask(start, chunk: int, n_draws: int, ndim: int):
     return valid.reshape((chunk,) + (1,) * ndim)
 
 
-@partial(jax.jit, static_argnames=("event_fn", "n_draws", "chunk"))
-def mc_count(event_fn: Callable, key, n_draws: int, chunk: int = 8192) -> Int[Array, "*S"]:
-    """Number of draws (out of ``n_draws``) in which each entry of ``event_fn(key)`` is True.
+def _is_threefry(key) -> bool:
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return str(jax.random.key_impl(key)) == "threefry2x32"
+    return key.dtype == jnp.uint32 and key.shape == (2,)  # raw legacy PRNGKey (threefry)
 
-    Pure JAX, jitted (``event_fn``, ``n_draws``, ``chunk`` static). Memory ``O(chunk)``.
+
+def draw_bits(key, start, size: int, n_words: int):
+    """``(size, n_words)`` uint32 random words of draws ``start .. start + size - 1``.
+
+    Threefry keys (typed or raw): counter mode, word ``j`` of draw ``i`` is half of
+    ``threefry2x32(key, (i, j // 2))`` - one hash per two words, no per-draw key derivation,
+    and a function of ``(key, i, j)`` only (chunk-independent). Other implementations: the
+    words of ``jax.random.bits(fold_in(key, i), (n_words,))`` (chunk-dependent for 'rbg').
     """
+    if not _is_threefry(key):
+        return jax.vmap(lambda k: jax.random.bits(k, (n_words,), jnp.uint32))(
+            draw_keys(key, start, size))
+    kd = jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) \
+        else key
+    half = -(-n_words // 2)
+    i = jnp.broadcast_to((start + jnp.arange(size, dtype=jnp.uint32))[:, None], (size, half))
+    j = jnp.broadcast_to(jnp.arange(half, dtype=jnp.uint32)[None, :], (size, half))
+    from jax.extend.random import threefry2x32_p
+
+    o1, o2 = threefry2x32_p.bind(kd[0], kd[1], i, j)
+    return jnp.concatenate([o1, o2], axis=1)[:, :n_words]
+
+
+def scan_counts(batch_event_fn: Callable, n_draws: int, chunk: int, shape: tuple[int, ...]
+                ) -> Int[Array, "*S"]:
+    """Core chunk loop: ``batch_event_fn(start, chunk) -> Bool[chunk, *shape]`` gives the events
+    of draws ``start .. start + chunk - 1`` (each a function of its global index only); draws
+    ``>= n_draws`` of the last chunk are masked. ``lax.scan`` over chunks, int32 totals."""
     _check_sizes(n_draws, chunk)
     chunk, n_chunks = _chunk_grid(n_draws, chunk)
-    shape = jax.eval_shape(event_fn, key).shape
 
     def body(total, c):
         start = (c * chunk).astype(jnp.uint32)
-        ev = jax.vmap(event_fn)(draw_keys(key, start, chunk))
-        ev = jnp.logical_and(ev, _valid_mask(start, chunk, n_draws, len(shape)))
+        ev = jnp.logical_and(batch_event_fn(start, chunk),
+                             _valid_mask(start, chunk, n_draws, len(shape)))
         return total + jnp.sum(ev, axis=0, dtype=jnp.int32), None
 
     total, _ = jax.lax.scan(body, jnp.zeros(shape, jnp.int32),
                             jnp.arange(n_chunks, dtype=jnp.uint32))
     return total
+
+
+@partial(jax.jit, static_argnames=("event_fn", "n_draws", "chunk"))
+def mc_count(event_fn: Callable, key, n_draws: int, chunk: int = 8192) -> Int[Array, "*S"]:
+    """Number of draws (out of ``n_draws``) in which each entry of ``event_fn(key)`` is True.
+
+    Draw ``i`` uses ``fold_in(key, i)``. Pure JAX, jitted (``event_fn``, ``n_draws``,
+    ``chunk`` static). Memory ``O(chunk)``.
+    """
+    shape = jax.eval_shape(event_fn, key).shape
+    return scan_counts(lambda start, size: jax.vmap(event_fn)(draw_keys(key, start, size)),
+                       n_draws, chunk, shape)
 
 
 def mc_probability(event_fn: Callable, key, n_draws: int, chunk: int = 8192, dtype=None,

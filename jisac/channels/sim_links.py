@@ -9,9 +9,10 @@ Deployment (all lengths in metres, SI):
   ``z = bs_distance + (l - 1) * layer_spacing``. Defaults follow the SIM literature
   (An et al., "Stacked intelligent metasurfaces for efficient holographic MIMO communications in
   6G", IEEE JSAC 2023): element spacing ``lambda/2``, layer spacing ``5 lambda`` (giving a SIM
-  thickness of ``(L-1) 5 lambda``), and the BS placed ``bs_distance = 5 lambda`` in front of the
-  first layer (paper 004 gives no number; any distance below the Rayleigh distance
-  ``2 D^2 / lambda`` of the joint aperture makes the link near-field, which is what 004 assumes).
+  thickness of ``(L-1) 5 lambda``), and the BS placed ``bs_distance = 5 lambda`` (one layer
+  spacing, our choice) in front of the first layer. Paper 004 gives no number; any distance
+  below the Rayleigh distance ``2 D^2 / lambda`` of the joint aperture makes the link
+  near-field, which is what 004 assumes.
 * Users / eavesdroppers are in the far field of the last layer, in direction (pitch ``theta``
   from the SIM normal +z, azimuth ``phi`` from +x), the convention of :mod:`jisac.geometry`.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float
 
@@ -142,8 +144,6 @@ def sim_to_users_channels(
     reference_gain: float = 1.0,
 ) -> Complex[Array, "J N"]:
     """Rows ``h_j`` of :func:`sim_to_user_channel` for J receivers (users or eavesdroppers)."""
-    import jax
-
     return jax.vmap(
         lambda d, p, a: sim_to_user_channel(
             d, p, a, n_rows, n_cols, spacing_over_lambda, exponent, d0, reference_gain

@@ -182,8 +182,8 @@ def iu_channel(d, azimuth, pitch, g_nlos: Complex[Array, " N"], n_rows: int, n_c
 
 def iu_channel_estimate(azimuth_hat, pitch_hat, n_rows: int, n_cols: int,
                         spacing_over_lambda: float, rician_k) -> Complex[Array, " N"]:
-    """Normalised IU estimate ``g_hat = [sqrt(k) e^{-j psi_hat_n}]_n = sqrt(k) a(theta_hat, phi_hat)``
-    (000 eq. (44), with ``psi_hat_n`` of eq. (37))."""
+    """Normalised IU estimate of 000 eq. (44), ``psi_hat_n`` of eq. (37):
+    ``g_hat = [sqrt(k) e^{-j psi_hat_n}]_n = sqrt(k) a(theta_hat, phi_hat)``."""
     return jnp.sqrt(rician_k) * upa_steering(pitch_hat, azimuth_hat, n_rows, n_cols,
                                              spacing_over_lambda)
 
@@ -235,8 +235,8 @@ def sample_iu_channel(key: PRNGKeyArray, d_hat, az_hat, pitch_hat, D, Theta, Phi
 
 def iu_signed_phase_error(az_hat, pitch_hat, delta_az, delta_pitch, n_rows: int, n_cols: int,
                           spacing_over_lambda: float) -> Float[Array, " N"]:
-    """Signed ``psi_hat_n - psi_n = 2 pi ((delta_r_hat - delta_r) n_r + (delta_c_hat - delta_c) n_c)``
-    for the angle errors ``(delta_az, delta_pitch)`` (smooth; used by the bound)."""
+    """Signed phase error ``psi_hat_n - psi_n``, i.e.
+    ``2 pi ((delta_r_hat - delta_r) n_r + (delta_c_hat - delta_c) n_c)``, for the angle errors ``(delta_az, delta_pitch)`` (smooth; used by the bound)."""
     u_hat, v_hat = _direction_cosines(az_hat, pitch_hat)
     u, v = _direction_cosines(az_hat + delta_az, pitch_hat + delta_pitch)
     du = spacing_over_lambda * (u_hat - u)
@@ -310,6 +310,8 @@ def iu_tau_bound_parts(az_hat, pitch_hat, Theta, Phi, eps_mn, n_rows: int, n_col
     cost against the margin, which shrinks as ``1/n_grid`` (about 1-2 % of ``tau^2`` at the
     default 513 for 1-degree errors and N <= 256).
     """
+    if n_grid < 2:
+        raise ValueError(f"n_grid must be >= 2 (grid includes both edges), got {n_grid}")
     rdt = _real_dtype(az_hat, pitch_hat, Theta, Phi, eps_mn)
     n = n_rows * n_cols
     eps = jnp.broadcast_to(jnp.asarray(eps_mn, rdt), (n,))
@@ -424,7 +426,11 @@ def radar_steering(azimuth, pitch, n_rows: int, n_cols: int, spacing_over_lambda
 
 
 def radar_receive_gain(d, wavelength) -> Complex[Array, ""]:
-    """Feed-antenna receive gain ``b_m = exp(-j 2 pi d_m / lambda)``, 000 eq. (12)."""
+    """Feed-antenna receive gain ``b_m = exp(-j 2 pi d_m / lambda)``, 000 eq. (12).
+
+    ``d/lambda`` is ~1e4 at 30 GHz, so in float32 the phase carries ~1e-3 rad round-off; only
+    ``|b|`` = 1 matters for the sensing gain (32), use float64 where the phase itself matters.
+    """
     return jnp.exp(-2j * jnp.pi * jnp.asarray(d) / wavelength)
 
 

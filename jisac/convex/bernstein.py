@@ -3,8 +3,9 @@
 Model. e ~ CN(0, I_N), Q Hermitian, r complex, c real, f(e) = e^H Q e + 2 Re{e^H r}.
 Lemma 1 (Bechar / Wang-So-Chang-Ma-Chi): for every sigma >= 0
 
-    Pr{ f(e) >= E+ } <= exp(-sigma),   E+ = tr Q + sqrt(2 sigma (||Q||_F^2 + 2||r||^2)) + sigma lambda+(Q)
-    Pr{ f(e) <= E- } <= exp(-sigma),   E- = tr Q - sqrt(2 sigma (||Q||_F^2 + 2||r||^2)) - sigma lambda-(Q)
+    Pr{ f(e) >= E+ } <= exp(-sigma),  E+ = tr Q + sqrt(2 sigma s2) + sigma lambda+(Q),
+    Pr{ f(e) <= E- } <= exp(-sigma),  E- = tr Q - sqrt(2 sigma s2) - sigma lambda-(Q),
+    s2 = ||Q||_F^2 + 2 ||r||^2,
 
 with lambda+(Q) = max(lambda_max(Q), 0), lambda-(Q) = max(lambda_max(-Q), 0).
 
@@ -120,7 +121,8 @@ def bernstein_lower_constraints(Q_r, r_r, c, sigma: float, name: str = "") -> Be
 def bernstein_upper_constraints(Q_r, r_r, c, sigma: float, name: str = "") -> BernsteinBlock:
     """(58)-(60): constraints implying Pr{e^H Q e + 2Re{e^H r} + c >= 0} <= exp(-sigma).
 
-    tr Q + c + sqrt(2 sigma) rho + sigma mu <= 0,  ||[vec Q; sqrt2 r]|| <= rho,  mu I - Q >= 0, mu >= 0.
+    tr Q + c + sqrt(2 sigma) rho + sigma mu <= 0,  ||[vec Q; sqrt2 r]|| <= rho,
+    mu I - Q >= 0,  mu >= 0.
     Arguments as in `bernstein_lower_constraints`.
     """
     rho = cp.Variable(nonneg=True, name=f"rho{name}")

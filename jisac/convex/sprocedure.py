@@ -78,7 +78,7 @@ def quadratic_terms(M, h):
 
 
 def lu_worst_sinr_lmi_fixed_chi(Wk_r, Wother_r, h_r, G_r, chi, noise_var, eps_sq, theta,
-                                chi_h_r=None, chi_G_r=None) -> list:
+                                chi_h_r=None, chi_G_r=None, noise_chi=None) -> list:
     """(67), block B1: min_{||Dh||<=eps} gamma_{p,k} >= chi with chi fixed, W variable.
 
     U = chi S - W_k, S = sum_{i != k} W_i, rhs = -sigma_n^2 chi.
@@ -87,8 +87,8 @@ def lu_worst_sinr_lmi_fixed_chi(Wk_r, Wother_r, h_r, G_r, chi, noise_var, eps_sq
         Wk_r, Wother_r: embedded W_k and S (expressions, affine in W).
         h_r, G_r: embedded h_hat and h_hat h_hat^H.
         chi: the fixed SINR target (constant or Parameter).
-        chi_h_r, chi_G_r: optional chi*h_r, chi*G_r; needed as Parameters for DPP when chi and
-            h are both Parameters.
+        chi_h_r, chi_G_r, noise_chi: optional chi*h_r, chi*G_r, sigma_n^2*chi; needed as
+            Parameters for DPP when chi and h (or sigma_n^2) are both Parameters.
         theta: multiplier variable (vartheta_k).
     """
     chi_h_r = chi * h_r if chi_h_r is None else chi_h_r
@@ -96,7 +96,8 @@ def lu_worst_sinr_lmi_fixed_chi(Wk_r, Wother_r, h_r, G_r, chi, noise_var, eps_sq
     U_r = chi * Wother_r - Wk_r
     Uh_r = Wother_r @ chi_h_r - Wk_r @ h_r
     hUh = real_trace_product(chi_G_r, Wother_r) - real_trace_product(G_r, Wk_r)
-    return robust_quadratic_lmi(U_r, Uh_r, hUh, -noise_var * chi, eps_sq, theta)
+    noise_chi = noise_var * chi if noise_chi is None else noise_chi
+    return robust_quadratic_lmi(U_r, Uh_r, hUh, -noise_chi, eps_sq, theta)
 
 
 def lu_worst_sinr_lmi_fixed_w(chi, Wk_r, Wother_r, Wk_h_r, Wother_h_r, hWkh, hWotherh,
@@ -141,7 +142,7 @@ def distance_noise_scale(noise_var, kappa, wavelength, d_hat):
     return noise_var * (1.0 + kappa) * (4.0 * np.pi * d_hat) ** 2 / wavelength**2
 
 
-def distance_lmi(pi, iota, beta, K, delta) -> list:
+def distance_lmi(pi, K_iota, beta, delta_sq) -> list:
     """(72) for all |Delta d| <= D via the real S-procedure, corrected and normalised.
 
     (72): pi <= K iota (1 + x)^2 for all |x| <= delta, with x = Delta d / d_hat,
@@ -153,13 +154,18 @@ def distance_lmi(pi, iota, beta, K, delta) -> list:
     This equals the corrected (74) (off-diagonal c iota d_hat, corner c iota d_hat^2 - beta D^2
     - lambda^2 pi with c = sigma_v^2 (1+kappa)(4 pi)^2) after the congruence diag(1, 1/d_hat) and
     division by lambda^2 (beta here = beta_(74) d_hat^2 / lambda^2); it is equivalent to
-    pi <= K iota (1 - delta)^2 for delta <= 1. iota, pi, beta may be variables or constants
-    (the matrix is affine in (iota, pi, beta)).
+    pi <= K iota (1 - delta)^2 for delta <= 1.
+
+    Args:
+        pi: the slack of (71)-(72) (variable or constant).
+        K_iota: K * iota as one expression (pass it as a single Parameter in B1, where both K
+            and iota are data: a product of two Parameters is not DPP; K * iota_var in B2).
+        beta: multiplier variable.
+        delta_sq: (D / d_hat)^2 (constant or Parameter).
     """
-    Ki = K * iota
-    P = cp.bmat([[cp.reshape(beta + Ki, (1, 1), order="F"), cp.reshape(Ki, (1, 1), order="F")],
-                 [cp.reshape(Ki, (1, 1), order="F"),
-                  cp.reshape(Ki - beta * delta**2 - pi, (1, 1), order="F")]])
+    one = lambda e: cp.reshape(e, (1, 1), order="F")
+    P = cp.bmat([[one(beta + K_iota), one(K_iota)],
+                 [one(K_iota), one(K_iota - beta * delta_sq - pi)]])
     return [beta >= 0, P >> 0]
 
 

@@ -115,7 +115,7 @@ def certify_tris(system: TrisSystem, design: TrisDesign, s: TrisScenario, key, *
     *certified* when the upper confidence limit is below it.
     """
     N = s.n_elements
-    E_chol = jnp.sqrt(system.iu_sigma2)[:, None, None] * jnp.eye(N, dtype=system.G_hat.dtype)
+    E_chol = jnp.sqrt(system.iu_sigma2)[:, None, None] * jnp.eye(N, dtype=system.G_hat.dtype)[None]
     out = tris_outage_slots(key, design.W, design.C, system.H_hat, system.lu_sigma2, system.G_hat,
                             system.g_scale, E_chol, s.noise_lu, s.noise_iu, s.r_s, s.r_e,
                             n_draws=n_draws, chunk=chunk, dtype=dtype)

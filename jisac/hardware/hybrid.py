@@ -102,7 +102,9 @@ def alternating_minimization(
     return HybridResult(w_rf, w_bb, res, _sq_norm(w_opt - w_rf @ w_bb))
 
 
-def two_chain_decomposition(w_opt: Complex[Array, "M K"], n_rf: int) -> tuple[Complex[Array, "M R"], Complex[Array, "R K"]]:
+def two_chain_decomposition(
+    w_opt: Complex[Array, "M K"], n_rf: int
+) -> tuple[Complex[Array, "M R"], Complex[Array, "R K"]]:
     """Exact hybrid realisation of any ``W_opt`` when ``n_rf >= 2 K`` (Sohrabi & Yu, IEEE JSTSP 2016).
 
     Each entry ``w = s (exp(j a) + exp(j b))`` with ``s = max_m |w_{m,k}| / 2`` per stream,

@@ -1,0 +1,410 @@
+"""Block B of paper 004's L-BCD: robust secure hybrid beamforming with AN (eqs. (36a)-(38)).
+
+Model (derivation and all approximations: ``docs/derivations/sim_lbcd.md``, section "Block B").
+Given the SIM phases (design model, LoS eq. (9)), the effective channels ``h_k`` (users, eq. (17))
+and ``g_e`` (eavesdroppers, eq. (18)) are fixed; the block chooses ``V_k = w_k w_k^H`` and
+``Z = R_AN`` by ONE SCA step of the SDR
+
+    max  sum_k [ log(h_k^H (sum_j V_j + Z) h_k + s2) - tangent_{D_k^0}(log D_k)          (33)-(34)
+                 + min_e ( -tangent_{T_ek^0}(log T_ek) + log I_ek ) ]                     (21)-(22)
+    s.t. V_k >= 0, Z >= 0, sum_k tr V_k + tr Z <= P_b                                     (23b)-(23d)
+         (h_k + d)^H (V_k - gamma (sum_{j!=k} V_j + Z)) (h_k + d) >= gamma s2  ||d|| <= eps_k
+                                                  (23j) robust: S-procedure LMI (exact)
+         f_k(V^0, Z^0) + <grad f_k, (V, Z) - (V^0, Z^0)> + slack_k >= R_min + Delta_k     (25)
+             f_k = E[R_k] - delta sqrt(Var[R_k]) over Monte-Carlo eavesdropper errors (26)-(27)
+
+through a cached cvxpylayers layer (``_layers.py``), SCS by default with a Clarabel retry. Then
+Gaussian randomisation (best feasible of ``n_rand`` draws + the principal eigenvectors + the
+previous design), each candidate hybrid-decomposed by alternating minimisation (37)-(38) and
+checked *after* decomposition (power, exact worst-case SINR via the S-lemma dual, outage
+surrogate). ``R_AN`` is the SDR's ``Z`` (full rank allowed; its numerical rank is reported).
+``robust=False`` is the NR-LBCD variant: ``eps = 0`` and no outage surrogate.
+
+Never raises on solver failure: returns the previous design with ``info["status"]`` saying why.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import ndtri
+
+from ...convex.embedding import embed_complex_matrix, embed_complex_vector
+from ...designs.sim import SimDesign
+from ...hardware.hybrid import alternating_minimization
+from ...hardware.sim import sim_cascade
+from ...scenarios import SimScenario
+from ...systems.sim import SimSystem
+from ._layers import beamforming_layer, solve_beamforming_layer
+
+__all__ = [
+    "beamforming_block",
+    "comm_power_budget",
+    "outage_delta",
+    "eve_error_samples",
+    "moment_surrogate",
+    "surrogate_linearization",
+    "sdr_parameters",
+    "worst_case_sinr",
+]
+
+_SOLVERS = ("SCS", "Clarabel")
+
+
+def _abs2(z):
+    return jnp.real(z) ** 2 + jnp.imag(z) ** 2
+
+
+def outage_delta(eps_out: float) -> float:
+    """Safety factor of (25): ``delta = Phi^{-1}(1 - eps_out) = Q^{-1}(eps_out)`` (> 0 for
+    ``eps_out < 1/2``). The paper's ``Q^{-1}(1 - eps_out)`` is negative (erratum)."""
+    return float(ndtri(1.0 - eps_out))
+
+
+def comm_power_budget(design: SimDesign, s: SimScenario) -> float:
+    """``P_b = min(p_comm, P_max, (E_max / T_slot - tau_s p_s) / tau_c)`` ((23b)-(23d))."""
+    tau_s, tau_c = float(design.tau[1]), float(design.tau[2])
+    e_left = s.energy_budget / s.t_slot - tau_s * float(design.p_sense)
+    return float(min(float(design.p_comm), s.p_bs_max, e_left / tau_c))
+
+
+def _effective(system: SimSystem, design: SimDesign):
+    G = sim_cascade(design.theta_comm, system.h1, system.h_inter)       # design model (9)
+    return G, system.H_users @ jnp.conj(G), system.H_eves @ jnp.conj(G)  # rows h_eff = G^H h
+
+
+def eve_error_samples(system: SimSystem, design: SimDesign, s: SimScenario, key, n: int):
+    """``n`` draws of the eavesdroppers' effective channels ``(n, E, M)`` under the probabilistic
+    eavesdropper model of ``jisac.evaluation.sim.certify_sim`` (the model the design is certified
+    on): SIM->eve channel ``h_e + CN(0, (eve_error_std^2 ||h_e||^2 / N) I)``, then ``G^H``."""
+    G, _, _ = _effective(system, design)
+    He = system.H_eves
+    E, N = He.shape
+    std = s.eve_error_std * jnp.linalg.norm(He, axis=1) / np.sqrt(N)
+    rdt = jnp.real(He).dtype
+    z = jax.random.normal(key, (n, E, N, 2), rdt)
+    z = (z[..., 0] + 1j * z[..., 1]) / np.sqrt(2.0)
+    return (He[None] + std[None, :, None] * z) @ jnp.conj(G)
+
+
+def _rates_sdr(h, V, Z):
+    """``log2(1 + SINR)`` at receivers ``h (J, M)`` for the K streams of the SDR matrices
+    ``V (K, M, M)``, AN ``Z``, unit noise: ``[j, k]``."""
+    q = jnp.real(jnp.einsum("jm,kmn,jn->jk", jnp.conj(h), V, h))      # h_j^H V_k h_j
+    z = jnp.real(jnp.einsum("jm,mn,jn->j", jnp.conj(h), Z, h))
+    tot = jnp.sum(q, axis=1) + z + 1.0
+    return jnp.log2(tot[:, None]) - jnp.log2(tot[:, None] - q)
+
+
+def _safe_sqrt(x):
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+
+
+def moment_surrogate(V, Z, hu, he_samples, delta):
+    """``f_k = E[R_k] - delta sqrt(Var[R_k])`` (004 (25)-(27)), bits, shape (K,).
+
+    Normalised units (unit noise). ``R_k = log2(1 + SINR_k) - max_e log2(1 + SINR_e^(k))`` without
+    ``[.]^+`` (for ``R_min > 0`` the outage event is the same and the gradient is informative);
+    the user term is deterministic (nominal estimate), the max over eavesdroppers is taken per
+    sample (26)-(27); moments are the sample mean and unbiased sample variance over
+    ``he_samples (S, E, M)``.
+    """
+    r_user = jnp.diagonal(_rates_sdr(hu, V, Z))                                     # (K,)
+    r_eve = jax.vmap(lambda he: jnp.max(_rates_sdr(he, V, Z), axis=0))(he_samples)  # (S, K)
+    sec = r_user[None, :] - r_eve
+    n = sec.shape[0]
+    mean = jnp.mean(sec, axis=0)
+    var = jnp.sum((sec - mean[None, :]) ** 2, axis=0) / (n - 1)
+    return mean - delta * _safe_sqrt(var)
+
+
+@jax.jit
+def _surrogate_and_grad(V, Z, hu, he_samples, delta):
+    def f(vr, vi, zr, zi, k):
+        return moment_surrogate(vr + 1j * vi, zr + 1j * zi, hu, he_samples, delta)[k]
+
+    K = V.shape[0]
+    vals = moment_surrogate(V, Z, hu, he_samples, delta)
+    g = jax.vmap(lambda k: jax.grad(f, argnums=(0, 1, 2, 3))(jnp.real(V), jnp.imag(V),
+                                                                  jnp.real(Z), jnp.imag(Z), k))(
+        jnp.arange(K))
+    GV = g[0] + 1j * g[1]      # (K, K, M, M): d f_k / d V_j as Re/Im partials
+    GZ = g[2] + 1j * g[3]      # (K, M, M)
+    return vals, GV, GZ
+
+
+def surrogate_linearization(V0, Z0, hu, he_samples, delta, target):
+    """Affine model of (25) around ``(V0, Z0)``: returns ``(A (K, K+1, M, M), b (K,), f0 (K,))``
+    with ``f_k(V, Z) - target_k ~ b_k + sum_j Re tr(A_kj X_j)`` (``X_K = Z``).
+
+    With ``Gamma = dRe + j dIm`` the partials of ``f_k``, ``df = Re tr(Gamma^H dX)``, so
+    ``A_kj = Gamma_kj^H`` and ``b_k = f_k(x0) - target_k - sum_j Re tr(A_kj X0_j)``.
+    """
+    f0, GV, GZ = _surrogate_and_grad(jnp.asarray(V0), jnp.asarray(Z0), hu, he_samples, delta)
+    Gam = jnp.concatenate([GV, GZ[:, None]], axis=1)                  # (K, K+1, M, M)
+    A = jnp.conj(jnp.swapaxes(Gam, -1, -2))
+    X0 = jnp.concatenate([jnp.asarray(V0), jnp.asarray(Z0)[None]], axis=0)
+    lin0 = jnp.real(jnp.einsum("kjmn,jnm->k", A, X0))
+    return A, f0 - target - lin0, f0
+
+
+def sdr_parameters(hu, he, V0, Z0, *, eps=None, lin=None) -> dict:
+    """Layer parameters (normalised units, see ``_layers``) for the current point ``(V0, Z0)``.
+
+    ``hu (K, M)``, ``he (E, M)`` nominal normalised channels; ``eps (K,)`` normalised CSI radii
+    (robust layer); ``lin = (A, b)`` from :func:`surrogate_linearization` (robust layer).
+    """
+    hu, he, V0, Z0 = (np.asarray(x) for x in (hu, he, V0, Z0))
+    K = hu.shape[0]
+    tot0 = V0.sum(0) + Z0
+    p = {}
+    for k in range(K):
+        G = np.outer(hu[k], hu[k].conj())
+        D0 = np.real(hu[k].conj() @ (tot0 - V0[k]) @ hu[k]) + 1.0
+        p[f"Gu{k}"] = embed_complex_matrix(G)
+        p[f"GuL{k}"] = embed_complex_matrix(G / D0)
+        for e in range(he.shape[0]):
+            Ge = np.outer(he[e], he[e].conj())
+            T0 = np.real(he[e].conj() @ tot0 @ he[e]) + 1.0
+            p[f"Ge{e}"] = embed_complex_matrix(Ge)
+            p[f"GeL{e}_{k}"] = embed_complex_matrix(Ge / T0)
+            p[f"ce{e}_{k}"] = np.asarray(1.0 - np.log(T0))
+        if eps is not None:
+            p[f"hu{k}"] = embed_complex_vector(hu[k])
+            p[f"eps2_{k}"] = np.asarray(float(eps[k]) ** 2)
+        if lin is not None:
+            A, b = np.asarray(lin[0]), np.asarray(lin[1])
+            p[f"b{k}"] = np.asarray(b[k])
+            for j in range(K + 1):
+                p[f"A{k}_{j}"] = embed_complex_matrix(A[k, j])
+    return p
+
+
+def worst_case_sinr(h, w, Z, eps, n_grid: int = 256):
+    """Certified lower bound (tight up to the grid) on ``min_{||d|| <= eps} SINR_k(h + d)`` for a
+    rank-one precoder ``w (M, K)``, AN ``Z``, unit noise; ``h (K, M)``, ``eps (K,)``.
+
+    For a threshold ``gamma`` define ``Q = w_k w_k^H - gamma (sum_{j!=k} w_j w_j^H + Z)``; the
+    worst case of ``(h+d)^H Q (h+d) - gamma`` over the ball is, by S-lemma strong duality,
+    ``max_{mu > max(0, -lambda_min(Q))} sum_i lambda_i mu |c_i|^2 / (lambda_i + mu) - mu eps^2 - gamma``
+    (``Q = U diag(lambda) U^H``, ``c = U^H h``); any ``mu`` gives a valid lower bound. We bisect on
+    ``gamma`` (SINR worst case >= gamma iff that value >= 0), 40 steps.
+    """
+    K = h.shape[0]
+
+    def margin(k, gamma):
+        wk = w[:, k][:, None]
+        S = w @ jnp.conj(w.T) - wk @ jnp.conj(wk.T)
+        Q = wk @ jnp.conj(wk.T) - gamma * (S + Z)
+        lam, U = jnp.linalg.eigh(Q)
+        c2 = _abs2(jnp.conj(U.T) @ h[k])
+        mu0 = jnp.maximum(0.0, -lam[0])
+        scale = jnp.maximum(jnp.max(jnp.abs(lam)), 1e-30)
+        mus = mu0 + scale * jnp.logspace(-9, 6, n_grid, dtype=lam.dtype)
+        g = jax.vmap(lambda mu: jnp.sum(lam * mu * c2 / (lam + mu)) - mu * eps[k] ** 2)(mus)
+        g0 = jnp.where(eps[k] > 0, jnp.max(g), jnp.real(jnp.conj(h[k]) @ Q @ h[k]))
+        return g0 - gamma
+
+    def one(k):
+        hi0 = (jnp.sqrt(_abs2(jnp.vdot(h[k], w[:, k]))) + eps[k] * jnp.linalg.norm(w[:, k])) ** 2
+
+        def body(_, lohi):
+            lo, hi = lohi
+            mid = 0.5 * (lo + hi)
+            ok = margin(k, mid) >= 0
+            return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+
+        lo, _ = jax.lax.fori_loop(0, 40, body, (jnp.zeros_like(hi0), hi0))
+        return lo
+
+    return jax.vmap(one)(jnp.arange(K))
+
+
+@partial(jax.jit, static_argnames=("n_rand", "n_rf", "n_iter"))
+def _randomize(V, Z, key, n_rand: int, n_rf: int, n_iter: int):
+    """Candidates: principal eigenvectors + ``n_rand`` Gaussian draws ``xi_k ~ CN(0, V_k)`` scaled
+    to ``||xi_k||^2 = tr V_k``; each scaled to the power budget 1 and hybrid-decomposed."""
+    K, M, _ = V.shape
+    lam, U = jnp.linalg.eigh(V)                                      # (K, M), (K, M, M)
+    lam = jnp.maximum(lam, 0.0)
+    principal = (U[:, :, -1] * jnp.sqrt(lam[:, -1])[:, None]).T       # (M, K)
+    sqrtV = jnp.einsum("kmi,ki,kni->kmn", U, jnp.sqrt(lam), jnp.conj(U))
+    rdt = lam.dtype
+    r = jax.random.normal(key, (n_rand, K, M, 2), rdt)
+    r = (r[..., 0] + 1j * r[..., 1]) / np.sqrt(2.0)
+    xi = jnp.einsum("kmn,skn->skm", sqrtV, r)                         # (S, K, M)
+    trV = jnp.sum(lam, axis=1)
+    nrm = jnp.sum(_abs2(xi), axis=2)
+    xi = xi * jnp.sqrt(trV[None, :] / jnp.where(nrm > 0, nrm, 1.0))[:, :, None]
+    cand = jnp.concatenate([principal[None], jnp.swapaxes(xi, 1, 2)], axis=0)   # (C, M, K)
+    room = jnp.maximum(1.0 - jnp.real(jnp.trace(Z)), 0.0)
+    pw = jnp.sum(_abs2(cand), axis=(1, 2))
+    cand = cand * jnp.sqrt(jnp.minimum(1.0, room / jnp.where(pw > 0, pw, 1.0)))[:, None, None]
+    hyb = jax.vmap(lambda w: alternating_minimization(w, n_rf, n_iter=n_iter))(cand)
+    return hyb.w_rf, hyb.w_bb, cand
+
+
+@partial(jax.jit, static_argnames=("robust",))
+def _score(W, Z, hu, he, he_samples, eps, gamma, delta, target, robust: bool):
+    """(nominal secrecy sum [bits, clipped (22)], feasible, violation) of one rank-one candidate."""
+    V = jnp.einsum("mk,nk->kmn", W, jnp.conj(W))
+    r_user = jnp.diagonal(_rates_sdr(hu, V, Z))
+    r_eve = jnp.max(_rates_sdr(he, V, Z), axis=0) if he.shape[0] else jnp.zeros_like(r_user)
+    sec = jnp.sum(jnp.maximum(r_user - r_eve, 0.0))
+    sinr_wc = worst_case_sinr(hu, W, Z, eps)
+    viol = jnp.sum(jnp.maximum(gamma - sinr_wc, 0.0) / jnp.maximum(gamma, 1e-12))
+    pw = jnp.sum(_abs2(W)) + jnp.real(jnp.trace(Z))
+    viol = viol + jnp.maximum(pw - 1.0, 0.0)
+    if robust:
+        f = moment_surrogate(V, Z, hu, he_samples, delta)
+        viol = viol + jnp.sum(jnp.maximum(target - f, 0.0))
+    feasible = viol <= 1e-6
+    return sec, feasible, viol, sinr_wc
+
+
+def _sdr_residuals(V, Z, hu, eps, gamma):
+    """Max constraint violation of an SDR solution (PSD, power, robust SINR by the S-lemma)."""
+    mins = [np.linalg.eigvalsh(x).min() for x in (*V, Z)]
+    scale = max(1.0, max(np.trace(x).real for x in (*V, Z)))
+    res = max(0.0, -min(mins) / scale)
+    res = max(res, np.trace(V.sum(0) + Z).real - 1.0)
+    return res
+
+
+def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, eps_csi=None,
+                      robust: bool = True, solver: str | None = None, key, n_rand: int = 64,
+                      n_mc: int = 256, outage_margin: float = 0.0, n_hybrid_iter: int = 100,
+                      tol: float = 1e-4):
+    """Block B (004 (36)-(38)); returns ``(design, info)``. See the module docstring.
+
+    ``eps_csi (K,)``: absolute CSI-error radii on ``h_eff,k`` (block E's ``info["eps_csi"]``);
+    ``None`` -> ``s.csi_error_bound * ||h_eff,k||`` (the certification model). ``solver``: first
+    solver (``"SCS"`` default, or ``"Clarabel"``); on failure / inaccurate the other is tried.
+    ``outage_margin``: ``Delta_k`` of (25). ``key`` drives the eavesdropper Monte-Carlo draws and
+    the Gaussian randomisation.
+
+    info: ``status`` (``"optimal"``, ``"optimal_inaccurate_rank1"``..., or a failure reason with
+    the previous design returned), ``attempts`` [(solver, status, seconds)], ``solve_time_s``,
+    ``sdr_objective``, ``outage_slack (K,)``, ``rank_V (K,)``, ``rank_R_AN``, ``feasible``,
+    ``candidate`` (0 principal, 1..n_rand random, -1 previous), ``sum_secrecy_rate`` (nominal,
+    bits), ``sinr_worst (K,)``, ``outage_surrogate (K,)``, ``hybrid_residual``, ``power_budget``
+    (``P_b``, W; written to ``design.p_comm`` -- the allocation, so repeated calls do not drift),
+    ``p_comm_used`` (W, ``sum ||w_k||^2 + tr R_AN <= P_b``), ``sdr_V``, ``sdr_Z`` (W).
+    """
+    t_start = time.perf_counter()
+    info: dict = {"attempts": [], "robust": robust}
+    try:
+        P_b = comm_power_budget(design, s)
+        if not P_b > 0:
+            info["status"] = "no_power_budget"
+            return design, info
+        _, hu, he = _effective(system, design)
+        K, M = hu.shape
+        E = he.shape[0]
+        R = design.W_RF.shape[1]
+        su, se = np.sqrt(P_b / s.noise), np.sqrt(P_b / s.noise_eve)
+        hu_n, he_n = hu * su, he * se
+        if not robust:
+            eps_abs = jnp.zeros(K, jnp.real(hu).dtype)
+        elif eps_csi is None:
+            eps_abs = s.csi_error_bound * jnp.linalg.norm(hu, axis=1)
+        else:
+            eps_abs = jnp.asarray(eps_csi, jnp.real(hu).dtype)
+        eps_n = eps_abs * su
+        gamma = 10.0 ** (s.sinr_min_db / 10.0)
+        delta = outage_delta(s.eps_out)
+        target = jnp.full((K,), s.r_min + outage_margin, jnp.real(hu).dtype)
+        k_mc, k_rand = jax.random.split(key)
+        he_samp = eve_error_samples(system, design, s, k_mc, n_mc) * se if robust else None
+
+        W0 = design.W / np.sqrt(P_b)
+        V0 = jnp.einsum("mk,nk->kmn", W0, jnp.conj(W0))
+        Z0 = design.R_AN / P_b
+        lin = None
+        if robust:
+            A, b, f0 = surrogate_linearization(V0, Z0, hu_n, he_samp, delta, target)
+            lin = (A, b)
+            info["outage_surrogate_before"] = np.asarray(f0)
+        params = sdr_parameters(hu_n, he_n, V0, Z0, eps=eps_n if robust else None, lin=lin)
+        bl = beamforming_layer(M, K, E, bool(robust), float(gamma))
+
+        order = [solver or "SCS"] + [x for x in _SOLVERS if x != (solver or "SCS")]
+        sol = None
+        for name in order:
+            t0 = time.perf_counter()
+            try:
+                args = {} if name == "SCS" else {"solve_method": "Clarabel"}
+                V, Z, slack = solve_beamforming_layer(bl, params, args)
+                ok = all(np.all(np.isfinite(x)) for x in (V, Z))
+                res = _sdr_residuals(V, Z, hu_n, eps_n, gamma) if ok else np.inf
+                st = "optimal" if res <= tol else f"inaccurate(residual={res:.2e})"
+            except Exception as exc:                                   # solver failure is data
+                st = f"error: {type(exc).__name__}: {str(exc)[:200]}"
+            info["attempts"].append((name, st, time.perf_counter() - t0))
+            if st == "optimal":
+                sol = (V, Z, slack)
+                break
+        info["solve_time_s"] = sum(a[2] for a in info["attempts"])
+        if sol is None:
+            info["status"] = "solver_failed: previous design kept"
+            return design, info
+        V, Z, slack = sol
+        Z = 0.5 * (Z + Z.conj().T)
+        info["outage_slack"] = None if slack is None else np.asarray(slack)
+        info["rank_V"] = [int(np.sum(np.linalg.eigvalsh(v) > 1e-4 * max(np.trace(v).real, 1e-30)))
+                          for v in V]
+        zev = np.linalg.eigvalsh(Z)
+        info["rank_R_AN"] = int(np.sum(zev > 1e-4 * max(np.sum(zev), 1e-30))) if zev.max() > 1e-9 else 0
+        info["sdr_V"], info["sdr_Z"] = V * P_b, Z * P_b          # physical units (W)
+
+        # Gaussian randomisation + hybrid decomposition, candidates judged after decomposition.
+        Zj = jnp.asarray(Z)
+        w_rf, w_bb, cand = _randomize(jnp.asarray(V), Zj, k_rand, n_rand, R, n_hybrid_iter)
+        prev_rf, prev_bb = design.W_RF, design.W_BB / np.sqrt(P_b)
+        pw_prev = float(jnp.sum(_abs2(prev_rf @ prev_bb)))
+        room = max(1.0 - float(jnp.real(jnp.trace(Zj))), 0.0)
+        prev_bb = prev_bb * np.sqrt(min(1.0, room / pw_prev)) if pw_prev > 0 else prev_bb
+        w_rf = jnp.concatenate([w_rf, prev_rf[None]], axis=0)
+        w_bb = jnp.concatenate([w_bb, prev_bb[None]], axis=0)
+        Ws = w_rf @ w_bb
+        hs = he_samp if robust else jnp.zeros((2, E, M), hu.dtype)
+        sec, feas, viol, sinr_wc = jax.vmap(
+            lambda W: _score(W, Zj, hu_n, he_n, hs, eps_n, gamma, delta, target, bool(robust)))(Ws)
+        sec, feas, viol = np.asarray(sec), np.asarray(feas), np.asarray(viol)
+        score = np.where(feas, sec, -1e6 - viol)
+        i = int(np.argmax(score))
+        n_c = Ws.shape[0]
+        info["candidate"] = -1 if i == n_c - 1 else i
+        info["feasible"] = bool(feas[i])
+        info["n_feasible_candidates"] = int(feas.sum())
+        info["sum_secrecy_rate"] = float(sec[i])
+        info["sinr_worst"] = np.asarray(sinr_wc[i])
+        V_sel = jnp.einsum("mk,nk->kmn", Ws[i], jnp.conj(Ws[i]))
+        if robust:
+            info["outage_surrogate"] = np.asarray(moment_surrogate(V_sel, Zj, hu_n, he_samp, delta))
+        W_RF, W_BB = w_rf[i], w_bb[i] * np.sqrt(P_b)
+        R_AN = jnp.asarray(Z * P_b, design.R_AN.dtype)
+        if info["candidate"] >= 0:   # relative AM residual ||W_opt - W_RF W_BB||^2 / ||W_opt||^2
+            c = cand[i]
+            info["hybrid_residual"] = float(jnp.sum(_abs2(c - Ws[i])) / jnp.sum(_abs2(c)))
+        else:
+            info["hybrid_residual"] = 0.0
+        p_comm = float(jnp.sum(_abs2(W_RF @ W_BB)) + jnp.real(jnp.trace(R_AN)))
+        info["p_comm_used"] = p_comm
+        info["power_budget"] = P_b
+        new = SimDesign(design.theta_comm, design.theta_sense, design.theta_ce,
+                        jnp.asarray(W_RF, design.W_RF.dtype), jnp.asarray(W_BB, design.W_BB.dtype),
+                        R_AN, design.tau, design.p_sense,
+                        jnp.asarray(P_b, jnp.asarray(design.p_comm).dtype))
+        info["status"] = "optimal" if info["feasible"] else "optimal_sdr_rank1_infeasible"
+        return new, info
+    except Exception as exc:                                          # never raise mid-BCD
+        info["status"] = f"error: {type(exc).__name__}: {str(exc)[:300]}; previous design kept"
+        return design, info
+    finally:
+        info["time_s"] = time.perf_counter() - t_start

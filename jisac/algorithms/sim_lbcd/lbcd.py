@@ -1,0 +1,559 @@
+"""L-BCD driver: paper 004 Algorithm 1 for ONE drop (blocks A-E, penalty schedule, stopping
+rules (i)-(iv), discretisation phase), and the normalisation benchmarks ``R_max``, ``CRB_min``.
+
+Model and choices (written up in ``docs/derivations/sim_lbcd.md``, section "Algorithm 1"):
+
+* State: :class:`jisac.designs.sim.SimDesign`. Utility ``U(alpha)`` = ``objective.utility`` (24)
+  on the LoS *design* model, ``f_aug = U - lambda_Phi P`` (44) with
+  ``P = sum_l [||Phi_l^comm - Phi_l^sense||_F^2 - delta_Phi]_+``.
+* Initialisation (Alg. 1): comm SIM from the SVD of the aggregate channel, sensing SIM a
+  wide-coverage (defocused) pattern, CE SIM a hemispherical (omnidirectional) pattern, MRT
+  hybrid decomposition and null-space AN (as ``design_mrt``), and -- because the printed initial
+  time/power values violate (23a)/(23b) -- the feasible ``default_time_power``.
+* One iteration runs the blocks in ``order`` (default ``"ABCDE"``, Sec. III-A; Alg. 1's box lists
+  E, D, A, B, C -- pass ``order="EDABC"``). Safeguards: a block that raises, returns non-finite
+  numbers, reports a failure status or leaves the power/energy/time constraints more violated than
+  before is *rejected* (previous design kept, status recorded). Blocks A, C, D optimise (pieces
+  of) ``f_aug`` itself, so their output is additionally rejected if it lowers ``f_aug`` at the
+  current ``lambda_Phi`` (monotone BCD by construction). Block B enforces the robust outage /
+  SINR constraints (36d), (36g), which ``U`` does not see, and block E does not enter ``U``; both
+  are accepted whenever they succeed.
+* ``lambda_Phi^(0) = 1``, ``lambda^(t+1) = min(max(kappa lambda^(t), lambda_C), lambda_max)``
+  (C4), ``lambda_C`` the value Block C ended with.
+* Stopping (Alg. 1: until (i)-(iv) *all* hold, or ``t >= t_max``): (i) relative change of
+  ``f_aug`` ``<= tol``; (ii) secrecy outage ``max_k [P_k - eps_out]_+ <= outage_tol`` (one-sided;
+  the printed ``|P_k - eps_out|`` would reject designs that are *safer* than required -- the
+  literal value is recorded too), ``P_k`` by Monte Carlo on the design model; (iii)
+  ``CRB_total - Gamma_max <= 0`` (``Gamma_max = crb_max``, default ``inf``: the paper gives no
+  value); (iv) relative parameter change ``<= tol_param``. Every rule's value is recorded per
+  iteration. A block failing ``max_block_failures`` consecutive iterations stops the loop.
+* Best iterate: the returned design is the iterate (t >= 1) with the largest merit
+  ``U - lambda_max P``; ``objective_history[t]`` is that merit of the best iterate after
+  iteration ``t+1`` (non-decreasing by construction; equals ``U`` when (23h) holds, which Block
+  C restores). The raw trajectory is in ``trajectory``.
+* Discretisation (31)-(32) on the best iterate with ``s.phase_bits`` bits.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ...designs.sim import SimDesign, default_time_power
+from ...hardware.hybrid import alternating_minimization
+from ...hardware.sim import sim_effective_channels
+from ...metrics.multiple_access import an_null_space_projector
+from ...scenarios import SimScenario
+from ...systems.sim import SimSystem
+from .objective import Normalizers, comm_power, crb_total, secrecy_throughput, utility
+
+__all__ = [
+    "LbcdSettings",
+    "initial_design",
+    "constraint_violations",
+    "reconfiguration_violation",
+    "lbcd",
+    "compute_normalizers",
+    "STATUS_RANK",
+    "worst_status",
+]
+
+BLOCKS = ("A", "B", "C", "D", "E")
+_ASCENT_BLOCKS = ("A", "C", "D")
+_FAIL_WORDS = ("fail", "error", "nan")                  # counted towards max_block_failures
+_REJECT_WORDS = ("infeasible", "unbounded")             # output rejected, not a solver failure
+STATUS_RANK = {"closed_form": 0, "converged": 0, "max_iterations": 1, "discretize_failed": 2,
+               "block_failure": 3, "failed": 4}
+# Normalisation runs use a fixed key so every scheme of a sweep sees the same R_max / CRB_min.
+NORM_KEY_SEED = 0x4E4F524D
+
+
+def worst_status(statuses) -> str:
+    return max(statuses, key=lambda x: STATUS_RANK.get(x, 5))
+
+
+@dataclass(frozen=True)
+class LbcdSettings:
+    """Algorithm-1 constants the paper leaves open (our values; see the derivation doc)."""
+
+    order: str = "ABCDE"
+    lambda0: float = 1.0            # Alg. 1: lambda_Phi^(0) = 1
+    kappa_lambda: float = 2.0       # (C4), kappa > 1
+    lambda_max: float = 1e3         # (C4)
+    tol_param: float = 1e-2         # rule (iv), relative
+    outage_tol: float = 0.0         # rule (ii), one-sided
+    outage_draws: int = 256         # rule (ii) Monte Carlo draws (0: rule skipped, holds)
+    crb_max: float = math.inf       # Gamma_max of (35b) / rule (iii)
+    max_block_failures: int = 2
+    ascent_rtol: float = 1e-9       # tolerance of the f_aug ascent test (round-off only)
+    feas_rtol: float = 1e-6         # constraint tolerance relative to E_max, P_max, 1
+    coverage_deg: float = 60.0      # half-angle of the initial sensing pattern
+    block_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __hash__(self):
+        return hash((self.order, self.lambda0, self.kappa_lambda, self.lambda_max, self.tol_param,
+                     self.outage_tol, self.outage_draws, self.crb_max, self.max_block_failures,
+                     self.coverage_deg, repr(sorted((k, sorted(v.items()))
+                                                    for k, v in self.block_kwargs.items()))))
+
+
+# ----------------------------------------------------------------------------------------------
+# Initialisation (Algorithm 1)
+# ----------------------------------------------------------------------------------------------
+
+
+def _pre_last_layer(system: SimSystem):
+    """``C = H^(L) ... H^(2) H^(1)`` (N x M): field at the last layer's input with layers
+    1..L-1 at zero phase."""
+    C = system.h1
+    for l in range(system.h_inter.shape[0]):
+        C = system.h_inter[l] @ C
+    return C
+
+
+def _top_right_sv(A):
+    _, _, vh = jnp.linalg.svd(A, full_matrices=False)
+    return jnp.conj(vh[0])
+
+
+def _defocus(positions, wavelength, sin_cov):
+    """Quadratic phase ``a rho_n^2`` whose local spatial frequency sweeps ``sin(theta)`` over
+    ``[-sin_cov, sin_cov]`` across the aperture: ``a = pi sin_cov / (lambda D)``, ``D`` the largest
+    element radius (stationary phase of a chirp)."""
+    rho2 = jnp.sum(positions[:, :2] ** 2, axis=-1)
+    D = jnp.sqrt(jnp.max(rho2))
+    return jnp.pi * sin_cov / (wavelength * D) * rho2
+
+
+def initial_design(system: SimSystem, s: SimScenario, *, coverage_deg: float = 60.0,
+                   an_fraction: float = 0.2) -> SimDesign:
+    """Algorithm-1 initialisation (our precise reading; layers 1..L-1 at zero phase throughout):
+
+    * ``Phi^comm``: ``SVD(H_aggregate)`` -- with ``c = C u_1`` the strongest field the BS can put
+      on the last layer (``u_1`` top right singular vector of ``C``) and ``v`` the top right
+      singular vector of the users' channel matrix ``H_users^*`` (the output field direction
+      that maximises ``sum_k |h_k^H x|^2``), the last layer maps ``c`` onto the phases of ``v``:
+      ``theta_L = arg v - arg c``.
+    * ``Phi^sense``: ``MaxAngularCoverage`` -- last layer co-phases ``c`` and adds the defocusing
+      chirp of :func:`_defocus` covering ``|pitch| <= coverage_deg``.
+    * ``Phi^ce``: ``OmnidirectionalPattern`` -- the same chirp over the whole half-space
+      (``sin = 1``).
+    * ``W_RF, W_BB``: MRT on the effective channels through ``Phi^comm``, hybrid-decomposed by AM
+      (37)-(38); ``R_AN``: isotropic in the users' null space, share ``an_fraction`` of
+      ``P_comm`` (as :func:`jisac.designs.sim.design_mrt`).
+    * ``tau, P_sense, P_comm``: :func:`jisac.designs.sim.default_time_power` (the printed
+      ``tau_ce = 0.1, tau_sense = (tau_min + tau_max)/2, tau_comm = 0.5, P = P_max/2`` violate
+      (23a) and (23b) at the Sec.-V numbers).
+    """
+    rdt = jnp.real(system.h1).dtype
+    L, N = system.h_inter.shape[0] + 1, system.h1.shape[0]
+    C = _pre_last_layer(system)
+    c = C @ _top_right_sv(C)
+    v = _top_right_sv(jnp.conj(system.H_users))
+    zeros = jnp.zeros((L - 1, N), rdt)
+    flat = -jnp.angle(c)
+
+    def with_last(last):
+        return jnp.concatenate([zeros, jnp.mod(last, 2 * jnp.pi)[None, :].astype(rdt)], axis=0)
+
+    theta_comm = with_last(jnp.angle(v) - jnp.angle(c))
+    theta_sense = with_last(flat + _defocus(system.positions, s.wavelength,
+                                            math.sin(math.radians(coverage_deg))))
+    theta_ce = with_last(flat + _defocus(system.positions, s.wavelength, 1.0))
+    tau, p_sense, p_comm = default_time_power(s, rdt)
+    h_eff = sim_effective_channels(system.H_users, theta_comm, system.h1, system.h_inter)
+    K = h_eff.shape[0]
+    w_opt = jnp.conj(h_eff.T) / jnp.linalg.norm(h_eff, axis=1)[None, :]
+    w_opt = w_opt * jnp.sqrt((1.0 - an_fraction) * p_comm / K)
+    hyb = alternating_minimization(w_opt, s.n_rf_chains, n_iter=50,
+                                   power=(1.0 - an_fraction) * p_comm)
+    proj = an_null_space_projector(h_eff)
+    dof = jnp.maximum(jnp.real(jnp.trace(proj)), 1.0)
+    R_AN = an_fraction * p_comm * proj / dof
+    return SimDesign(theta_comm, theta_sense, theta_ce, hyb.w_rf, hyb.w_bb, R_AN, tau, p_sense,
+                     p_comm)
+
+
+# ----------------------------------------------------------------------------------------------
+# Constraint checks and merit pieces
+# ----------------------------------------------------------------------------------------------
+
+
+def reconfiguration_violation(design: SimDesign, s: SimScenario) -> float:
+    """``P = sum_l [||Phi_l^comm - Phi_l^sense||_F^2 - delta_Phi]_+`` (44), (23h)."""
+    d2 = np.sum(2.0 - 2.0 * np.cos(np.asarray(design.theta_comm) - np.asarray(design.theta_sense)),
+                axis=-1)
+    return float(np.sum(np.maximum(d2 - s.delta_phi, 0.0)))
+
+
+def constraint_violations(design: SimDesign, s: SimScenario) -> dict:
+    """Violations (positive = violated) of (23a)-(23e), (23i) and the RF unit modulus (36f),
+    each normalised by its scale (1, E_max, P_max), plus (23h) in element units."""
+    tau = np.asarray(design.tau, np.float64)
+    p_c = float(comm_power(design))
+    p_s = float(design.p_sense)
+    energy = s.t_slot * (tau[1] * p_s + tau[2] * p_c)
+    return {
+        "time": float(np.sum(tau) + 2.0 * s.t_switch / s.t_slot - 1.0),
+        "energy": float((energy - s.energy_budget) / s.energy_budget),
+        "power_comm": float((p_c - s.p_bs_max) / s.p_bs_max),
+        "power_sense": float((p_s - s.p_bs_max) / s.p_bs_max),
+        "p_comm_consistency": float(abs(p_c - float(design.p_comm)) / s.p_bs_max),
+        "tau_bounds": float(max(np.max(s.tau_min - tau), np.max(tau - s.tau_max))),
+        "p_nonneg": float(max(-p_s, -p_c) / s.p_bs_max),
+        "rf_unit_modulus": float(np.max(np.abs(np.abs(np.asarray(design.W_RF)) - 1.0))),
+        "reconfiguration": reconfiguration_violation(design, s),
+    }
+
+
+def _violation(design, s) -> float:
+    v = constraint_violations(design, s)
+    v.pop("reconfiguration")
+    return max(0.0, max(v.values()))
+
+
+def _finite(design) -> bool:
+    return all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(design))
+
+
+@functools.lru_cache(maxsize=32)
+def _jitted(s: SimScenario):
+    def parts(system, design, alpha, r_max, crb_min):
+        norm = Normalizers(r_max, crb_min)
+        return (utility(system, design, s, alpha, norm), secrecy_throughput(system, design, s),
+                crb_total(system, design, s))
+    return jax.jit(parts)
+
+
+def _evaluate(system, design, s, alpha, norm):
+    u, S, crb = _jitted(s)(system, design, alpha, norm.r_max, norm.crb_min)
+    return float(u), float(S), float(crb)
+
+
+def _param_vector(design: SimDesign, s: SimScenario) -> np.ndarray:
+    """Dimensionless stacked parameters for rule (iv); beams enter as ``w_k w_k^H / P_max`` so a
+    per-column phase (SDR rank-1 extraction, AM ambiguity) is not counted as a change."""
+    W = np.asarray(design.W)
+    V = np.einsum("mk,nk->kmn", W, np.conj(W)) / s.p_bs_max
+    parts = [np.exp(1j * np.asarray(t)).ravel() for t in
+             (design.theta_comm, design.theta_sense, design.theta_ce)]
+    parts += [V.ravel(), np.asarray(design.R_AN).ravel() / s.p_bs_max,
+              np.asarray(design.tau, np.complex128),
+              np.asarray([float(design.p_sense), float(design.p_comm)]) / s.p_bs_max]
+    return np.concatenate([np.asarray(p, np.complex128).ravel() for p in parts])
+
+
+def outage_probabilities(system: SimSystem, design: SimDesign, s: SimScenario, key,
+                         n_draws: int) -> np.ndarray:
+    """``P(R_k^sec < R_min)`` per user by Monte Carlo (the certificate's error model,
+    :func:`jisac.evaluation.sim.certify_sim`) on the *design* inter-layer model."""
+    from ...evaluation.sim import certify_sim
+
+    sys_d = eqx.tree_at(lambda x: x.h_inter_eval, system, system.h_inter)
+    cert = certify_sim(sys_d, design, s, key, n_draws=n_draws, chunk=n_draws)
+    return np.asarray(cert["secrecy_outage"], np.float64)
+
+
+# ----------------------------------------------------------------------------------------------
+# Blocks
+# ----------------------------------------------------------------------------------------------
+
+
+def default_blocks() -> dict[str, Callable]:
+    """The five blocks and the discretisation of ``jisac.algorithms.sim_lbcd`` (imported on use)."""
+    from . import block_a, block_b, block_c, block_d, block_e, discrete
+
+    return {"A": block_a.sensing_block, "B": block_b.beamforming_block,
+            "C": block_c.comm_sim_block, "D": block_d.resource_block, "E": block_e.ce_block,
+            "discretize": discrete.discretize}
+
+
+def _call(name, fn, system, design, s, *, alpha, norm, robust, key, eps_csi, lam, kw):
+    if name == "A":
+        return fn(system, design, s, alpha=alpha, norm=norm, lambda_phi=lam, **kw)
+    if name == "B":
+        return fn(system, design, s, eps_csi=eps_csi, robust=robust, key=key, **kw)
+    if name == "C":
+        return fn(system, design, s, alpha=alpha, norm=norm, lambda_phi=lam, **kw)
+    if name == "D":
+        return fn(system, design, s, alpha=alpha, norm=norm, **kw)
+    if name == "E":
+        return fn(system, design, s, **kw)
+    raise ValueError(f"unknown block {name!r}")
+
+
+def _failed_status(status) -> bool:
+    st = str(status).lower()
+    return any(w in st for w in _FAIL_WORDS)
+
+
+def _rejected_status(status) -> bool:
+    st = str(status).lower()
+    return any(w in st for w in _REJECT_WORDS)
+
+
+def nominal_eps_csi(system: SimSystem, design: SimDesign, s: SimScenario):
+    """The scenario's CSI-error radius ``csi_error_bound ||h_eff,k||`` (eq. (7)), used for Block B
+    until Block E has produced its own ``eps_csi``."""
+    h_eff = sim_effective_channels(system.H_users, design.theta_comm, system.h1, system.h_inter)
+    return s.csi_error_bound * jnp.linalg.norm(h_eff, axis=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Driver
+# ----------------------------------------------------------------------------------------------
+
+
+def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None = None,
+         robust: bool = True, key, max_iter: int | None = None, tol: float = 1e-3,
+         discretize: bool = True, init: SimDesign | None = None,
+         settings: LbcdSettings | None = None, blocks: Mapping[str, Callable] | None = None,
+         active_blocks: str | None = None, check_outage: bool = True
+         ) -> tuple[SimDesign, dict]:
+    """Algorithm 1 of paper 004 on one drop (module docstring). Returns ``(design, info)``.
+
+    ``norm=None``: ``R_max`` and ``CRB_min`` from the communication-only (alpha = 0) and
+    sensing-only (alpha = 1) L-BCD runs (:func:`compute_normalizers`, two extra solves, cached).
+    ``active_blocks``: subset of ``order`` to run (baselines CF/SF); ``blocks``: override the
+    block functions (tests).
+
+    ``info``: ``status`` (``converged`` | ``max_iterations`` | ``block_failure`` |
+    ``discretize_failed``), ``stop_reason``, ``iterations``, ``objective_history`` (merit of the
+    best iterate after each iteration), ``initial_utility``, ``trajectory`` (per iteration: U,
+    f_aug, P, lambda, rules (i)-(iv) values and flags), ``block_log`` (per block call: status,
+    accepted, reason, f before/after), ``rules`` (final flags), ``norm``, ``utility`` (final,
+    after discretisation), ``utility_continuous``, ``secrecy_throughput``, ``crb_total``,
+    ``constraints``, ``lambda_phi``, ``time_s``.
+    """
+    t_start = time.perf_counter()
+    st = settings or LbcdSettings()
+    alpha = float(alpha)
+    max_iter = s.max_iterations if max_iter is None else int(max_iter)
+    order = st.order if active_blocks is None else "".join(b for b in st.order if b in active_blocks)
+    blocks = dict(default_blocks() if blocks is None else blocks)
+    design = initial_design(system, s, coverage_deg=st.coverage_deg) if init is None else init
+    norm_info = {}
+    if norm is None:
+        norm, _, _, norm_info = compute_normalizers(system, s, robust=robust, max_iter=max_iter,
+                                                    tol=tol, settings=st, blocks=blocks)
+    norm = Normalizers(float(norm.r_max), float(norm.crb_min))
+
+    lam = float(st.lambda0)
+    eps_csi = nominal_eps_csi(system, design, s)
+    u0, _, _ = _evaluate(system, design, s, alpha, norm)
+    P0 = reconfiguration_violation(design, s)
+    f_prev = u0 - lam * P0
+    theta_prev = _param_vector(design, s)
+    best, best_merit, best_t = design, -math.inf, 0
+    history, trajectory, block_log = [], [], []
+    fail_streak = {b: 0 for b in BLOCKS}
+    stop_reason, rules = "max_iterations", {}
+    keys = jax.random.split(key, max_iter + 1)
+    t = 0
+    for t in range(1, max_iter + 1):
+        k_it, k_out = jax.random.split(keys[t - 1])
+        lam_c = lam
+        for name in order:
+            f_old = (_evaluate(system, design, s, alpha, norm)[0]
+                     - lam * reconfiguration_violation(design, s))
+            entry = {"iteration": t, "block": name, "f_before": f_old}
+            try:
+                new, binfo = _call(name, blocks[name], system, design, s, alpha=alpha, norm=norm,
+                                   robust=robust, key=jax.random.fold_in(k_it, ord(name)),
+                                   eps_csi=eps_csi, lam=lam, kw=dict(st.block_kwargs.get(name, {})))
+                status = str(binfo.get("status", "ok"))
+            except Exception as exc:  # a failing block must not end the run (Alg. 1 robustness)
+                new, binfo, status = None, {}, f"error: {type(exc).__name__}: {exc}"[:300]
+            entry["status"] = status
+            reason = None
+            if new is None or _failed_status(status):
+                reason = "failed"
+            elif name != "B" and _rejected_status(status):
+                # B reports "..._infeasible" when no candidate meets its robust constraints but
+                # still returns its best-scored one (the previous design among the candidates).
+                reason = "status_rejected"
+            elif not _finite(new):
+                reason = "non_finite"
+            elif _violation(new, s) > max(_violation(design, s), st.feas_rtol):
+                reason = "infeasible_output"
+            else:
+                f_new = (_evaluate(system, new, s, alpha, norm)[0]
+                         - lam * reconfiguration_violation(new, s))
+                entry["f_after"] = f_new
+                if not math.isfinite(f_new):
+                    reason = "non_finite"
+                elif name in _ASCENT_BLOCKS and f_new < f_old - st.ascent_rtol * max(1.0, abs(f_old)):
+                    reason = "non_ascent"
+            entry["accepted"] = reason is None
+            entry["reason"] = reason
+            block_log.append(entry)
+            if reason is None:
+                design = new
+                fail_streak[name] = 0
+                if name == "E" and "eps_csi" in binfo:
+                    eps_csi = jnp.asarray(binfo["eps_csi"])
+                if name in ("A", "C") and "lambda_phi" in binfo:
+                    lam_c = max(lam_c, float(binfo["lambda_phi"]))
+            elif reason in ("failed", "non_finite"):
+                fail_streak[name] += 1
+
+        u, S, crb = _evaluate(system, design, s, alpha, norm)
+        P = reconfiguration_violation(design, s)
+        f_aug = u - lam * P                                 # Alg. 1: f^(t+1) with lambda^(t)
+        d_f = abs(f_aug - f_prev) / max(abs(f_prev), 1e-300)
+        theta_now = _param_vector(design, s)
+        d_theta = float(np.linalg.norm(theta_now - theta_prev) / max(np.linalg.norm(theta_prev), 1e-300))
+        if check_outage and st.outage_draws > 0:
+            p_out = outage_probabilities(system, design, s, k_out, st.outage_draws)
+            eps_outage = float(np.max(np.maximum(p_out - s.eps_out, 0.0)))
+            eps_outage_literal = float(np.max(np.abs(p_out - s.eps_out)))
+        else:
+            p_out, eps_outage, eps_outage_literal = None, 0.0, None
+        eps_crb = crb - st.crb_max
+        rules = {"i": d_f <= tol, "ii": eps_outage <= st.outage_tol, "iii": eps_crb <= 0.0,
+                 "iv": d_theta <= st.tol_param}
+        merit = u - st.lambda_max * P
+        if merit >= best_merit:
+            best, best_merit, best_t = design, merit, t
+        history.append(best_merit)
+        trajectory.append({"iteration": t, "utility": u, "secrecy_throughput": S, "crb_total": crb,
+                           "f_aug": f_aug, "penalty": P, "lambda_phi": lam, "delta_f": d_f,
+                           "delta_theta": d_theta, "eps_outage": eps_outage,
+                           "eps_outage_literal": eps_outage_literal,
+                           "outage": None if p_out is None else p_out.tolist(),
+                           "eps_crb": eps_crb, "rules": dict(rules)})
+        f_prev, theta_prev = f_aug, theta_now
+        lam = min(max(st.kappa_lambda * lam, lam_c), st.lambda_max)      # (C4)
+        if all(rules.values()):
+            stop_reason = "all_rules"
+            break
+        if any(v >= st.max_block_failures for v in fail_streak.values()):
+            stop_reason = "block_failure"
+            break
+
+    status = {"all_rules": "converged", "max_iterations": "max_iterations",
+              "block_failure": "block_failure"}[stop_reason]
+    u_cont, _, _ = _evaluate(system, best, s, alpha, norm)
+    final, disc_info = best, {"status": "skipped"}
+    if discretize and "discretize" in blocks:
+        try:
+            new, disc_info = blocks["discretize"](system, best, s, alpha=alpha, norm=norm,
+                                                  bits=s.phase_bits)
+            disc_info = dict(disc_info)
+            if _failed_status(disc_info.get("status", "ok")) or not _finite(new):
+                raise RuntimeError(f"discretisation status {disc_info.get('status')}")
+            final = new
+        except Exception as exc:
+            disc_info = {"status": f"error: {type(exc).__name__}: {exc}"[:300]}
+            if status == "converged":
+                status = "discretize_failed"
+    u_fin, S_fin, crb_fin = _evaluate(system, final, s, alpha, norm)
+    info = {
+        "status": status,
+        "stop_reason": stop_reason,
+        "iterations": t,
+        "best_iteration": best_t,
+        "objective_history": history,
+        "initial_utility": u0,
+        "trajectory": trajectory,
+        "block_log": block_log,
+        "rules": rules,
+        "norm": {"r_max": norm.r_max, "crb_min": norm.crb_min, **norm_info},
+        "alpha": alpha,
+        "robust": robust,
+        "utility": u_fin,
+        "utility_continuous": u_cont,
+        "secrecy_throughput": S_fin,
+        "crb_total": crb_fin,
+        "constraints": constraint_violations(final, s),
+        "discretization": {k: v for k, v in disc_info.items() if _jsonable_scalar(v)},
+        "lambda_phi": lam,
+        "time_s": time.perf_counter() - t_start,
+        "design_continuous": best,
+    }
+    return final, info
+
+
+def _jsonable_scalar(v) -> bool:
+    return isinstance(v, (str, int, float, bool)) or v is None
+
+
+# ----------------------------------------------------------------------------------------------
+# Normalisation benchmarks R_max (alpha = 0) and CRB_min (alpha = 1)
+# ----------------------------------------------------------------------------------------------
+
+_NORM_CACHE: dict = {}
+
+
+def _system_digest(system: SimSystem) -> str:
+    h = hashlib.sha1()
+    for leaf in jax.tree_util.tree_leaves(system):
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = True,
+                        max_iter: int | None = None, tol: float = 1e-3,
+                        settings: LbcdSettings | None = None,
+                        blocks: Mapping[str, Callable] | None = None, use_cache: bool = True):
+    """``R_max`` = ``S`` of the communication-only design (L-BCD at alpha = 0) and ``CRB_min`` =
+    ``CRB_total`` of the sensing-only design (alpha = 1), both continuous (no discretisation):
+    the "ideal" benchmarks of Sec. II-F. Cost: two L-BCD solves per drop.
+
+    The two runs need a scale themselves (the penalty and the ascent tests compare ``U`` with
+    ``lambda_Phi P``): they use the initial design's ``S`` and ``CRB_total`` (so ``U(init) = 1``
+    resp. ``-1``); alpha = 0 / 1 makes the *optimiser* of each run independent of the other scale.
+    Rule (ii) is only checked in the alpha = 0 run (secrecy has zero weight at alpha = 1).
+    Keys are fixed (``NORM_KEY_SEED``) and results cached per (system, scenario, settings), so
+    every scheme of a sweep is normalised by the same numbers.
+
+    Returns ``(Normalizers, comm_only_design, sense_only_design, info)``.
+    """
+    st = settings or LbcdSettings()
+    ck = (_system_digest(system), s, robust, max_iter, tol, st,
+          None if blocks is None else tuple(sorted((k, id(v)) for k, v in blocks.items())))
+    if use_cache and ck in _NORM_CACHE:
+        return _NORM_CACHE[ck]
+    t0 = time.perf_counter()
+    init = initial_design(system, s, coverage_deg=st.coverage_deg)
+    S0 = float(secrecy_throughput(system, init, s))
+    crb0 = float(crb_total(system, init, s))
+    boot = Normalizers(S0 if S0 > 0 and math.isfinite(S0) else 1.0,
+                       crb0 if crb0 > 0 and math.isfinite(crb0) else 1.0)
+    key = jax.random.PRNGKey(NORM_KEY_SEED)
+    k0, k1 = jax.random.split(key)
+    d_comm, i_comm = lbcd(system, s, alpha=0.0, norm=boot, robust=robust, key=k0,
+                          max_iter=max_iter, tol=tol, discretize=False, init=init, settings=st,
+                          blocks=blocks)
+    d_sense, i_sense = lbcd(system, s, alpha=1.0, norm=boot, robust=robust, key=k1,
+                            max_iter=max_iter, tol=tol, discretize=False, init=init, settings=st,
+                            blocks=blocks, check_outage=False)
+    r_max = float(secrecy_throughput(system, d_comm, s))
+    crb_min = float(crb_total(system, d_sense, s))
+    degenerate = []
+    if not (r_max > 0 and math.isfinite(r_max)):
+        degenerate.append("r_max")
+        r_max = boot.r_max
+    if not (crb_min > 0 and math.isfinite(crb_min)):
+        degenerate.append("crb_min")
+        crb_min = boot.crb_min
+    info = {"norm_status": [i_comm["status"], i_sense["status"]],
+            "norm_iterations": [i_comm["iterations"], i_sense["iterations"]],
+            "norm_degenerate": ",".join(degenerate), "norm_time_s": time.perf_counter() - t0}
+    out = (Normalizers(r_max, crb_min), d_comm, d_sense, info)
+    if use_cache:
+        if len(_NORM_CACHE) > 64:
+            _NORM_CACHE.clear()
+        _NORM_CACHE[ck] = out
+    return out

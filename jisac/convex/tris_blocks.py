@@ -1,0 +1,218 @@
+"""Block B1 of paper 000's Algorithm 1, problem (P2.1), for ONE slot, as a CvxpyLayer.
+
+Decision variables (B1): W_c, W_1..W_K (N x N Hermitian, SDR), the Bernstein slacks z_k, nu_k
+(51)-(53) and rho_{k,m}, mu_{k,m} (58)-(60), the S-procedure multipliers theta_k (67),
+zeta_{k,m} (73), beta_{k,m} (74), and pi_{k,m} (71)-(74). Given (B2 / scenario data, layer
+Parameters): C_k via a_k = 1/(2^{r_k^s - C_k} - 1), gamma_c0 = 2^{R_c} - 1, chi_k, iota_k, the
+LU estimates h_hat_k and the normalised IU estimates g_hat_m (44).
+
+Constraints: (34c) W_i >= 0; (34d) sum_i [W_i]_nn <= P_t; (46) common-rate (with
+E{h h^H} = h_hat h_hat^H + sigma_e^2 I); (51)-(53) LU
+outage; (58)-(60) IU outage (corrected, docs/derivations/tris_rsma.md); (62) detection as a
+total-power floor p >= p_min; (34k) beampattern ||sum_i W_i - R||_F <= sqrt(delta_bp); (67)
+with chi fixed; (73) with iota fixed; (74) corrected/normalised.
+
+Objective. (P2.1)'s objective (1/T) sum_l t[l] sum_k (o_k - omega_k) does not depend on the B1
+variables of one slot (o, omega are in B2; t couples the slots through an LP solved outside),
+so (P2.1) per slot is a feasibility problem. The layer returns the minimum-transmit-power point
+of that feasible set (a unique, well-conditioned representative; documented design choice).
+
+Build the layer once per shape (N, K, M) and model constants with `build_p21_slot`; call it with
+primitive inputs; the Parameter products needed for DPP (a_k h_k, chi_k G_k, ...) are formed
+in JAX, so gradients flow to the primitive inputs. The layer cannot be jitted or vmapped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cvxpy as cp
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jisac.convex.bernstein import (
+    bernstein_lower_constraints,
+    bernstein_sigma,
+    bernstein_upper_constraints,
+    iu_leakage_outage_terms,
+    lu_rate_outage_terms,
+)
+from jisac.convex.embedding import (
+    embed_complex_matrix,
+    embed_complex_vector,
+    hermitian_from_layer,
+    hermitian_variable,
+    real_trace_product,
+)
+from jisac.convex.sprocedure import (
+    distance_lmi,
+    iu_worst_leakage_lmi_fixed_iota,
+    lu_worst_sinr_lmi_fixed_chi,
+)
+
+__all__ = ["P21Slot", "build_p21_slot"]
+
+# Order of the primitive inputs accepted by P21Slot.__call__ (all JAX/NumPy arrays, float64).
+INPUTS = (
+    "h_hat",      # (K, N) complex  LU channel estimates
+    "eps_sq",     # (K,)   LU bounded-error radius^2 for (67)
+    "noise_lu",   # (K,)   sigma_{n_k}^2
+    "a",          # (K,)   1 / (2^{r_k^s - C_k} - 1)
+    "gamma_c0",   # ()     2^{R_c} - 1
+    "chi",        # (K,)   SINR slacks from B2
+    "g_hat",      # (M, N) complex  normalised IU estimates (44)
+    "tau_sq",     # (M,)   IU bounded-error radius^2 for (73)
+    "K_dist",     # (M,)   sigma_v^2 (1+kappa) / xi_hat^2 (distance_noise_scale)
+    "delta_sq",   # (M,)   (D_m / d_hat_m)^2
+    "iota",       # (K,)   leakage slacks from B2
+    "P_t",        # ()     per-element power (34d)
+    "p_min",      # ()     detection power floor from (62)
+    "R",          # (N, N) complex  desired covariance (34k)
+    "sqrt_delta_bp",  # ()  sqrt of the beampattern error budget (34k)
+)
+
+
+@dataclass(frozen=True)
+class P21Slot:
+    """A built (P2.1) one-slot layer. Call with the primitive inputs (see INPUTS) as keywords.
+
+    Returns (W, power): W (K+1, N, N) complex (index 0 = W_c), power = sum_i tr W_i.
+    """
+
+    layer: object
+    problem: cp.Problem
+    n: int
+    k: int
+    m: int
+    param_order: tuple
+    sigma_e: float
+
+    def parameters(self, **inp):
+        """The layer's Parameter values (float64 JAX arrays) from primitive inputs."""
+        K, M = self.k, self.m
+        f = lambda x: jnp.asarray(x, jnp.float64)
+        h = jnp.asarray(inp["h_hat"], jnp.complex128)
+        g = jnp.asarray(inp["g_hat"], jnp.complex128)
+        a, chi, iota = f(inp["a"]), f(inp["chi"]), f(inp["iota"])
+        eye = jnp.eye(self.n)
+        vals = {}
+        for k in range(K):
+            G = jnp.outer(h[k], h[k].conj())
+            G_r, h_r = embed_complex_matrix(G), embed_complex_vector(h[k])
+            # (46): E{h h^H} = h_hat h_hat^H + sigma_e^2 I for Delta h ~ CN(0, sigma_e^2 I); the
+            # paper writes eps_k^2 (the bounded-model radius) here, which mixes the two models.
+            H_r = embed_complex_matrix(G + self.sigma_e**2 * eye)
+            vals |= {
+                f"h{k}": h_r, f"G{k}": G_r, f"a{k}": a[k], f"ah{k}": a[k] * h_r,
+                f"aG{k}": a[k] * G_r, f"chi{k}": chi[k], f"chih{k}": chi[k] * h_r,
+                f"chiG{k}": chi[k] * G_r, f"H{k}": H_r, f"gH{k}": f(inp["gamma_c0"]) * H_r,
+                f"gn{k}": f(inp["gamma_c0"]) * f(inp["noise_lu"])[k],
+                f"n{k}": f(inp["noise_lu"])[k], f"nchi{k}": f(inp["noise_lu"])[k] * chi[k],
+                f"eps{k}": f(inp["eps_sq"])[k], f"iota{k}": iota[k],
+            }
+        K_dist, dsq = f(inp["K_dist"]), f(inp["delta_sq"])
+        for m in range(M):
+            Gg = jnp.outer(g[m], g[m].conj())
+            g_r, Gg_r = embed_complex_vector(g[m]), embed_complex_matrix(Gg)
+            # outage effective noise at the worst distance d_hat - D: K (1 - delta)^2
+            vals |= {f"g{m}": g_r, f"Gg{m}": Gg_r, f"tau{m}": f(inp["tau_sq"])[m],
+                     f"dsq{m}": dsq[m], f"neff{m}": K_dist[m] * (1 - _safe_sqrt(dsq[m])) ** 2}
+            for k in range(K):
+                vals |= {f"iotag{k}_{m}": iota[k] * g_r, f"iotaG{k}_{m}": iota[k] * Gg_r,
+                         f"Kiota{k}_{m}": K_dist[m] * iota[k]}
+        vals |= {"P_t": f(inp["P_t"]), "p_min": f(inp["p_min"]),
+                 "R": embed_complex_matrix(jnp.asarray(inp["R"], jnp.complex128)),
+                 "sqd": f(inp["sqrt_delta_bp"])}
+        return [vals[name] for name in self.param_order]
+
+    def __call__(self, solver_args=None, **inp):
+        if not jax.config.jax_enable_x64:
+            # The library never flips precision flags; the solver path needs float64 (SDP data
+            # spans many orders of magnitude and cvxpylayers follows the parameter dtype).
+            raise RuntimeError("P21Slot needs float64: call jax.config.update("
+                               "'jax_enable_x64', True) in the driver before solving")
+        out = self.layer(*self.parameters(**inp), solver_args=solver_args or {})
+        Ws = [hermitian_from_layer(out[2 * i], out[2 * i + 1]) for i in range(self.k + 1)]
+        W = jnp.stack(Ws)
+        return W, jnp.real(jnp.sum(jnp.trace(W, axis1=1, axis2=2)))
+
+
+def build_p21_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: float,
+                   sigma_e: float, rate_e: float, E_sqrt=None) -> P21Slot:
+    """Build the (P2.1) one-slot CvxpyLayer for shape (N=n, K=k, M=m).
+
+    Build-time constants (they multiply decision variables together with other data, so they
+    cannot be Parameters under DPP): the outage probabilities, the LU CSI-error std sigma_e
+    ((47)-(49)), the eavesdropping threshold r_m^e = rate_e (b = 1/(2^{r^e} - 1)), and the IU
+    error covariance square roots E_sqrt (M, N, N) (default 0.1 I).
+    """
+    from cvxpylayers.jax import CvxpyLayer
+
+    N, K, M = n, k, m
+    if N < 2 or K < 1 or M < 1:
+        raise ValueError(f"need N >= 2, K >= 1, M >= 1; got N={N}, K={K}, M={M}")
+    P = {}
+
+    def par(name, shape=()):
+        P[name] = cp.Parameter(shape, name=name)
+        return P[name]
+
+    s1, s2 = bernstein_sigma(p_out_lu), bernstein_sigma(p_out_iu)
+    b = 1.0 / (2.0**rate_e - 1.0)
+    if E_sqrt is None:
+        E_sqrt = np.stack([0.1 * np.eye(N)] * M)
+    E_sqrt_r = [embed_complex_matrix(np.asarray(E_sqrt[j], complex)) for j in range(M)]
+
+    Wv = [hermitian_variable(N, "Wc")] + [hermitian_variable(N, f"W{i}") for i in range(1, K + 1)]
+    Wc, Wp = Wv[0].embedded, [w.embedded for w in Wv[1:]]
+    Wsum = sum(w.embedded for w in Wv)
+    N2 = 2 * N
+    cons = [w >> 0 for w in (Wc, *Wp)]                                            # (34c)
+    cons.append(sum(w.re for w in Wv)[np.arange(N), np.arange(N)] <= par("P_t"))   # (34d)
+    cons.append(0.5 * cp.trace(Wsum) >= par("p_min"))                              # (62)
+    R = par("R", (N2, N2))
+    cons.append(cp.norm(cp.vec((Wsum - R)[:, :N], order="F")) <= par("sqd"))     # (34k)
+    for kk in range(K):
+        h, G = par(f"h{kk}", (N2,)), par(f"G{kk}", (N2, N2))
+        S = sum(Wp[i] for i in range(K) if i != kk) if K > 1 else 0 * Wp[0]
+        # (46): tr(H_k W_c) >= gamma_c0 (sum_i tr(H_k W_i) + sigma^2), H_k = h h^H + eps^2 I
+        cons.append(real_trace_product(par(f"H{kk}", (N2, N2)), Wc)
+                    >= real_trace_product(par(f"gH{kk}", (N2, N2)), sum(Wp)) + par(f"gn{kk}"))
+        # (51)-(53) LU rate outage (corrected normalisation)
+        Q_r, r_r, c = lu_rate_outage_terms(Wp[kk], S, h, G, par(f"a{kk}"), sigma_e,
+                                           par(f"n{kk}"), a_h_r=par(f"ah{kk}", (N2,)),
+                                           a_G_r=par(f"aG{kk}", (N2, N2)))
+        cons += bernstein_lower_constraints(Q_r, r_r, c, s1, name=str(kk)).constraints
+        # (67) with chi fixed
+        cons += lu_worst_sinr_lmi_fixed_chi(
+            Wp[kk], S, h, G, par(f"chi{kk}"), None, par(f"eps{kk}"),
+            cp.Variable(name=f"theta{kk}"), chi_h_r=par(f"chih{kk}", (N2,)),
+            chi_G_r=par(f"chiG{kk}", (N2, N2)), noise_chi=par(f"nchi{kk}"))
+        par(f"iota{kk}")
+    for mm in range(M):
+        g, Gg = par(f"g{mm}", (N2,)), par(f"Gg{mm}", (N2, N2))
+        tau, dsq, neff = par(f"tau{mm}"), par(f"dsq{mm}"), par(f"neff{mm}")
+        for kk in range(K):
+            # (58)-(60) IU leakage outage (corrected)
+            Q_r, r_r, c = iu_leakage_outage_terms(Wp[kk], Wc, g, Gg, b, E_sqrt_r[mm], neff)
+            cons += bernstein_upper_constraints(Q_r, r_r, c, s2, name=f"{kk}_{mm}").constraints
+            # (73) with iota fixed, (74) corrected
+            pi = cp.Variable(name=f"pi{kk}_{mm}")
+            cons += iu_worst_leakage_lmi_fixed_iota(
+                Wp[kk], Wc, g, Gg, P[f"iota{kk}"], pi, tau, cp.Variable(name=f"zeta{kk}_{mm}"),
+                iota_g_r=par(f"iotag{kk}_{mm}", (N2,)), iota_G_r=par(f"iotaG{kk}_{mm}", (N2, N2)))
+            cons += distance_lmi(pi, par(f"Kiota{kk}_{mm}"), cp.Variable(name=f"beta{kk}_{mm}"),
+                                 dsq)
+    prob = cp.Problem(cp.Minimize(0.5 * cp.trace(Wsum)), cons)
+    assert prob.is_dpp(), "P2.1 slot problem must be DPP"
+    used = {p.name() for p in prob.parameters()}
+    order = tuple(name for name in P if name in used)
+    variables = [v for w in Wv for v in w.layer_variables]
+    layer = CvxpyLayer(prob, parameters=[P[nm] for nm in order], variables=variables)
+    return P21Slot(layer=layer, problem=prob, n=N, k=K, m=M, param_order=order, sigma_e=sigma_e)
+
+
+def _safe_sqrt(x):
+    pos = x > 0  # D = 0 (no distance error) must not give a NaN gradient
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)

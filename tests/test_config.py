@@ -1,0 +1,116 @@
+"""Config validation: bad input fails at start-up with the key and the allowed range."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from jisac.config import job_from_dict
+from jisac.config_errors import ConfigError
+from jisac.scenarios import SimScenario, TrisScenario, scenario_from_dict
+
+
+def _cfg(kind="tris_rsma", **scenario_over):
+    sc = OmegaConf.to_container(OmegaConf.load(f"conf/scenario/{kind}.yaml"))
+    sc.update(scenario_over)
+    return {"scenario": sc, "scheme": {"name": "mrt"}, "seed": 0}
+
+
+def test_yaml_matches_dataclass_defaults():
+    # The config files and the dataclass defaults describe the same paper scenarios.
+    assert job_from_dict(_cfg()).scenario == TrisScenario()
+    assert job_from_dict(_cfg("sim_isac")).scenario == SimScenario()
+
+
+@pytest.mark.parametrize(
+    "over, key, fragment",
+    [
+        ({"p_t_dbm": float("nan")}, "scenario.p_t_dbm", "finite"),
+        ({"n_elements": 15}, "scenario.n_elements", "n_rows * n_cols"),
+        ({"p_out_lu": 1.5}, "scenario.p_out_lu", "(0, 1)"),
+        ({"p_out_iu": 0.0}, "scenario.p_out_iu", "(0, 1)"),
+        ({"rcs_m2": -1.0}, "scenario.rcs_m2", "> 0"),
+        ({"t_min_ms": 3.0, "n_slots": 5}, "scenario.t_total_ms", "n_slots * t_min_ms"),
+        ({"t_max_ms": 0.1}, "scenario.t_max_ms", ">= t_min_ms"),
+        ({"n_rows": 0, "n_elements": 0}, "scenario.n_rows", "integer"),
+        ({"lu_positions": [[50.0, 22.5]]}, "scenario.lu_positions[0]", "distance_m"),
+        ({"iu_distance_error_m": 70.0}, "scenario.iu_distance_error_m", "distance of IU"),
+        ({"power_model": {"pa_efficiency": 0.3}}, "scenario.power_model.", "required"),
+        ({"foo": 1}, "scenario.foo", "unknown key"),
+    ],
+)
+def test_tris_bad_values_name_the_key(over, key, fragment):
+    with pytest.raises(ConfigError) as e:
+        job_from_dict(_cfg(**over))
+    assert e.value.key.startswith(key)
+    assert fragment in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "over, key",
+    [
+        ({"n_rf_chains": 64}, "scenario.n_rf_chains"),
+        ({"n_per_layer": 60}, "scenario.n_per_layer"),
+        ({"eps_out": 1.0}, "scenario.eps_out"),
+        ({"bs_rows": 5}, "scenario.bs_rows"),
+        ({"alpha": 1.5}, "scenario.alpha"),
+        ({"target_rcs_m2": [1.0]}, "scenario.target_rcs_m2"),
+        ({"tau_min": 0.4}, "scenario.tau_min"),
+        ({"energy_budget_uj": -1.0}, "scenario.energy_budget_uj"),
+    ],
+)
+def test_sim_bad_values_name_the_key(over, key):
+    with pytest.raises(ConfigError) as e:
+        job_from_dict(_cfg("sim_isac", **over))
+    assert e.value.key == key
+
+
+def test_unknown_scheme_lists_allowed_names():
+    c = _cfg()
+    c["scheme"] = {"name": "nonexistent"}
+    with pytest.raises(ConfigError, match="allowed: \\['mrt'") as e:
+        job_from_dict(c)
+    assert e.value.key == "scheme.name"
+
+
+def test_bad_top_level_values():
+    for over, key in [({"seed": -1}, "seed"), ({"n_drops": 0}, "n_drops"), ({"bogus": 1}, "bogus"),
+                      ({"x64": "yes"}, "x64")]:
+        c = _cfg()
+        c.update(over)
+        with pytest.raises(ConfigError) as e:
+            job_from_dict(c)
+        assert e.value.key == key
+
+
+def test_scheme_params_validated():
+    c = _cfg()
+    c["scheme"] = {"name": "mrt", "common_fraction": 1.2}
+    with pytest.raises(ConfigError) as e:
+        job_from_dict(c)
+    assert e.value.key == "scheme.common_fraction"
+
+
+def test_unknown_kind():
+    with pytest.raises(ConfigError) as e:
+        scenario_from_dict({"kind": "ris"})
+    assert e.value.key == "scenario.kind"
+
+
+def test_job_seed_depends_on_every_parameter_and_is_stable():
+    a = job_from_dict(_cfg())
+    b = job_from_dict(_cfg(p_t_dbm=1.0))
+    assert a.job_seed() == job_from_dict(_cfg()).job_seed()
+    assert a.job_seed() != b.job_seed()
+    c = _cfg()
+    c["seed"] = 1
+    assert job_from_dict(c).job_seed() != a.job_seed()
+
+
+def test_si_conversions():
+    s = TrisScenario()
+    assert s.p_t == pytest.approx(1e-3)            # 0 dBm
+    assert s.noise_lu == pytest.approx(1e-12)      # -90 dBm
+    assert s.wavelength == pytest.approx(299_792_458.0 / 30e9)
+    assert s.rician_k == pytest.approx(10.0)
+    q = SimScenario()
+    assert q.p_bs_max == pytest.approx(1.0)        # 30 dBm
+    assert q.energy_budget == pytest.approx(316.2e-6)

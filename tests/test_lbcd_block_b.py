@@ -1,0 +1,201 @@
+"""Block B (paper 004 (36)-(38)): the real-embedded cvxpylayers SDR against a plain complex cvxpy
+model of the same problem, the linearised outage surrogate against finite differences, and the
+rank-one / hybrid output (power, unit modulus, robust SINR on the CSI-error ball boundary)."""
+
+import cvxpy as cp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jisac.algorithms.sim_lbcd import block_b as bb
+from jisac.algorithms.sim_lbcd._layers import SLACK_WEIGHT, beamforming_layer, solve_beamforming_layer
+from jisac.designs.sim import design_mrt
+from jisac.hardware.sim import sim_cascade
+from jisac.scenarios import SimScenario
+from jisac.schemes import MrtParams
+from jisac.systems.sim import realize_sim_drops
+
+SMALL_SIM = dict(n_bs_antennas=4, bs_rows=2, n_rf_chains=2, n_layers=2, n_per_layer=9,
+                 user_positions=((15.0, 0.0, 20.0), (25.0, 180.0, 30.0)),
+                 eve_positions=((20.0, 0.0, 35.0),), target_positions=((20.0, 0.0, 10.0),),
+                 target_velocities_mps=(4.0,), target_rcs_m2=(1.0,), sensing_snapshots=8)
+
+
+@pytest.fixture(scope="module")
+def inst():
+    s = SimScenario(**SMALL_SIM)
+    sys = jax.tree_util.tree_map(lambda x: x[0], realize_sim_drops(s, jax.random.PRNGKey(3), 1))
+    d = design_mrt(sys, s, MrtParams(an_fraction=0.2))
+    return s, sys, d
+
+
+def _channels(s, sys, d, P_b):
+    G = np.asarray(sim_cascade(d.theta_comm, sys.h1, sys.h_inter))
+    hu = np.asarray(sys.H_users) @ G.conj() * np.sqrt(P_b / s.noise)
+    he = np.asarray(sys.H_eves) @ G.conj() * np.sqrt(P_b / s.noise_eve)
+    return hu, he
+
+
+def _complex_objective(V, Z, hu, he, V0, Z0):
+    """The SCA surrogate written directly in complex numbers (NumPy), normalised units."""
+    K = hu.shape[0]
+    tot, tot0 = V.sum(0) + Z, V0.sum(0) + Z0
+    q = lambda h, X: float(np.real(h.conj() @ X @ h))
+    val = 0.0
+    for k in range(K):
+        D0 = q(hu[k], tot0 - V0[k]) + 1.0
+        val += np.log(q(hu[k], tot) + 1.0) - q(hu[k], tot - V[k]) / D0
+        val += min(1.0 - np.log(q(g, tot0) + 1.0) - q(g, tot) / (q(g, tot0) + 1.0)
+                   + np.log(q(g, tot - V[k]) + 1.0) for g in he)
+    return val
+
+
+def test_layer_matches_complex_cvxpy(inst):
+    """Same instance, robust layer (real embedding, real S-procedure, Clarabel through
+    cvxpylayers) vs cvxpy with complex Hermitian variables and the complex S-procedure LMI:
+    same optimal value to solver precision (Clarabel, ~1e-8), and each solution feasible."""
+    s, sys, d = inst
+    P_b = bb.comm_power_budget(d, s)
+    hu, he = _channels(s, sys, d, P_b)
+    K, M = hu.shape
+    W0 = np.asarray(d.W) / np.sqrt(P_b)
+    V0 = np.einsum("mk,nk->kmn", W0, W0.conj())
+    Z0 = np.asarray(d.R_AN) / P_b
+    gamma = 10 ** (s.sinr_min_db / 10)
+    eps = 0.05 * np.linalg.norm(hu, axis=1)
+    delta = bb.outage_delta(s.eps_out)
+    he_s = bb.eve_error_samples(sys, d, s, jax.random.PRNGKey(1), 128) * np.sqrt(P_b / s.noise_eve)
+    target = jnp.full((K,), s.r_min)
+    A, b, _ = bb.surrogate_linearization(V0, Z0, jnp.asarray(hu), he_s, delta, target)
+    A, b = np.asarray(A), np.asarray(b)
+
+    bl = beamforming_layer(M, K, he.shape[0], True, float(gamma))
+    params = bb.sdr_parameters(hu, he, V0, Z0, eps=eps, lin=(A, b))
+    V, Z, slack = solve_beamforming_layer(bl, params, {"solve_method": "Clarabel"})
+
+    # --- independent complex model ---
+    Vc = [cp.Variable((M, M), hermitian=True) for _ in range(K)]
+    Zc = cp.Variable((M, M), hermitian=True)
+    sl = cp.Variable(K, nonneg=True)
+    tot = sum(Vc) + Zc
+    tot0 = V0.sum(0) + Z0
+    cons = [x >> 0 for x in (*Vc, Zc)] + [cp.real(sum(cp.trace(x) for x in (*Vc, Zc))) <= 1]
+    obj = -SLACK_WEIGHT * np.log(2) * cp.sum(sl)
+    for k in range(K):
+        h = hu[k]
+        qf = lambda X, g: cp.real(g.conj() @ X @ g)
+        D0 = np.real(h.conj() @ (tot0 - V0[k]) @ h) + 1
+        obj += cp.log(qf(tot, h) + 1) - qf(tot - Vc[k], h) / D0
+        tk = cp.Variable()
+        for g in he:
+            T0 = np.real(g.conj() @ tot0 @ g) + 1
+            cons.append(tk <= 1 - np.log(T0) - qf(tot, g) / T0 + cp.log(qf(tot - Vc[k], g) + 1))
+        obj += tk
+        Q = Vc[k] - gamma * (tot - Vc[k])
+        lam = cp.Variable(nonneg=True)
+        Qh = cp.reshape(Q @ h, (M, 1), order="F")
+        corner = cp.reshape(qf(Q, h) - gamma - lam * eps[k] ** 2, (1, 1), order="F")
+        lmi = cp.bmat([[Q + lam * np.eye(M), Qh], [Qh.H, corner]])
+        cons.append(lmi >> 0)
+        lin = b[k] + sum(cp.real(cp.trace(A[k, j] @ X)) for j, X in enumerate([*Vc, Zc]))
+        cons.append(lin + sl[k] >= 0)
+    prob = cp.Problem(cp.Maximize(obj), cons)
+    prob.solve(solver=cp.CLARABEL)
+    assert prob.status == "optimal"
+
+    def value(Vs, Zs, sls):
+        return _complex_objective(Vs, Zs, hu, he, V0, Z0) - SLACK_WEIGHT * np.log(2) * np.sum(sls)
+
+    v_layer = value(V, Z, slack)
+    v_ref = value(np.stack([x.value for x in Vc]), Zc.value, sl.value)
+    assert abs(prob.value - v_ref) < 1e-6 * max(1, abs(v_ref))   # my NumPy objective is cvxpy's
+    assert abs(v_layer - v_ref) < 1e-6 * max(1, abs(v_ref))
+    # layer solution feasible for the complex model: PSD, power, robust SINR (sampled boundary)
+    assert min(np.linalg.eigvalsh(x).min() for x in (*V, Z)) > -1e-7
+    assert np.trace(V.sum(0) + Z).real <= 1 + 1e-7
+    rng = np.random.default_rng(0)
+    for k in range(K):
+        Q = V[k] - gamma * (V.sum(0) + Z - V[k])
+        dd = rng.standard_normal((2000, M)) + 1j * rng.standard_normal((2000, M))
+        dd *= eps[k] / np.linalg.norm(dd, axis=1, keepdims=True)
+        hb = hu[k][None] + dd
+        vals = np.real(np.einsum("sm,mn,sn->s", hb.conj(), Q, hb))
+        assert vals.min() >= gamma - 1e-6 * max(1.0, np.abs(Q).max() * np.linalg.norm(hu[k]) ** 2)
+
+
+def test_surrogate_linearization_finite_difference(inst):
+    """b + Re tr(A X) is the first-order model of f(V, Z) - target: central differences along a
+    random Hermitian direction (step 1e-6; error O(step^2) ~ 1e-12 relative)."""
+    s, sys, d = inst
+    P_b = bb.comm_power_budget(d, s)
+    hu, _ = _channels(s, sys, d, P_b)
+    K, M = hu.shape
+    W0 = np.asarray(d.W) / np.sqrt(P_b)
+    V0 = np.einsum("mk,nk->kmn", W0, W0.conj())
+    Z0 = np.asarray(d.R_AN) / P_b
+    he_s = bb.eve_error_samples(sys, d, s, jax.random.PRNGKey(2), 64) * np.sqrt(P_b / s.noise_eve)
+    delta = bb.outage_delta(s.eps_out)
+    target = jnp.full((K,), 0.1)
+    A, b, f0 = bb.surrogate_linearization(V0, Z0, jnp.asarray(hu), he_s, delta, target)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((K + 1, M, M)) + 1j * rng.standard_normal((K + 1, M, M))
+    X = X + np.conj(np.swapaxes(X, 1, 2))
+    f = lambda t: np.asarray(bb.moment_surrogate(jnp.asarray(V0 + t * X[:K]), jnp.asarray(Z0 + t * X[K]),
+                                                 jnp.asarray(hu), he_s, delta))
+    h = 1e-6
+    fd = (f(h) - f(-h)) / (2 * h)
+    lin = np.real(np.einsum("kjmn,jnm->k", np.asarray(A), X))
+    np.testing.assert_allclose(lin, fd, rtol=1e-6, atol=1e-8)
+    X0 = np.concatenate([V0, Z0[None]])
+    np.testing.assert_allclose(np.asarray(b) + np.real(np.einsum("kjmn,jnm->k", np.asarray(A), X0)),
+                               np.asarray(f0) - 0.1, rtol=1e-10, atol=1e-12)
+    assert bb.outage_delta(0.1) == pytest.approx(1.2815515655446004, rel=1e-12)
+
+
+def test_block_output_power_modulus_robust_sinr(inst):
+    """Full block (robust): returned hybrid design has unit-modulus W_RF, comm power <= budget,
+    and -- when reported feasible -- SINR_k >= gamma for CSI errors sampled on the ball boundary
+    (the worst_case_sinr bound is a certified lower bound, so no tolerance beyond round-off)."""
+    s, sys, d = inst
+    d1, info = bb.beamforming_block(sys, d, s, robust=True, key=jax.random.PRNGKey(5), n_rand=16,
+                                    n_mc=64, solver="Clarabel")
+    d2, info2 = bb.beamforming_block(sys, d1, s, robust=True, key=jax.random.PRNGKey(6), n_rand=16,
+                                     n_mc=64, solver="Clarabel")
+    for dd, inf in ((d1, info), (d2, info2)):
+        assert inf["attempts"] and inf["status"].startswith("optimal"), inf["status"]
+        np.testing.assert_allclose(np.abs(np.asarray(dd.W_RF)), 1.0, atol=1e-12)
+        W, R = np.asarray(dd.W), np.asarray(dd.R_AN)
+        p = np.sum(np.abs(W) ** 2) + np.trace(R).real
+        assert p <= inf["power_budget"] * (1 + 1e-9)
+        assert np.linalg.eigvalsh(R).min() >= -1e-9 * inf["power_budget"]
+    assert info2["feasible"]
+    W, R = np.asarray(d2.W), np.asarray(d2.R_AN)
+    G = np.asarray(sim_cascade(d2.theta_comm, sys.h1, sys.h_inter))
+    hu = np.asarray(sys.H_users) @ G.conj()
+    eps = s.csi_error_bound * np.linalg.norm(hu, axis=1)
+    gamma = 10 ** (s.sinr_min_db / 10)
+    rng = np.random.default_rng(2)
+    K, M = hu.shape
+    for k in range(K):
+        dd = rng.standard_normal((4000, M)) + 1j * rng.standard_normal((4000, M))
+        hb = hu[k][None] + dd * (eps[k] / np.linalg.norm(dd, axis=1, keepdims=True))
+        g = np.abs(hb.conj() @ W) ** 2
+        an = np.real(np.einsum("sm,mn,sn->s", hb.conj(), R, hb))
+        sinr = g[:, k] / (g.sum(1) - g[:, k] + an + s.noise)
+        assert sinr.min() >= gamma * (1 - 1e-9)
+        assert sinr.min() >= info2["sinr_worst"][k] * (1 - 1e-9)
+
+
+def test_non_robust_and_failure_paths(inst):
+    """NR variant solves (no LMI, no outage rows); a zero power budget returns the previous design
+    with a status instead of raising."""
+    s, sys, d = inst
+    d1, info = bb.beamforming_block(sys, d, s, robust=False, key=jax.random.PRNGKey(7), n_rand=8,
+                                    solver="Clarabel")
+    assert info["status"].startswith("optimal") and info["outage_slack"] is None
+    assert "outage_surrogate" not in info
+    bad = d.__class__(d.theta_comm, d.theta_sense, d.theta_ce, d.W_RF, d.W_BB, d.R_AN, d.tau,
+                      d.p_sense, jnp.zeros_like(d.p_comm))
+    d2, info2 = bb.beamforming_block(sys, bad, s, key=jax.random.PRNGKey(8))
+    assert info2["status"] == "no_power_budget" and d2 is bad
