@@ -39,7 +39,7 @@ from jisac import io as jio
 # Statuses of a usable result (the single list for sweep exit codes, CSV and figure). Anything
 # else -- "infeasible", "solver_error", "error: ...", "incomplete", unknown new words -- is drawn
 # as a failure: a status we do not know is never silently plotted as a good point.
-OK_STATUSES = ("optimal", "optimal_inaccurate", "closed_form")
+from jisac.jobs import OK_STATUSES  # noqa: E402 -- the library owns the status vocabulary
 INCOMPLETE = "incomplete"    # started (run dir exists), no complete metrics.json
 NOT_STARTED = "not_started"  # in the sweep's last launch (multirun.yaml), no run dir yet
 # Bookkeeping metrics: kept in results.csv, never inferred as y metrics, never per-drop.

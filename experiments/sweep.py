@@ -26,6 +26,7 @@ Contract of :func:`run`:
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import socket
 import sys
@@ -42,6 +43,9 @@ from experiments.report import OK_STATUSES, status_ok  # noqa: F401 -- one statu
 from jisac import io as jio
 from jisac.config_errors import ConfigError
 from jisac.progress import Progress
+
+# JAX logs its accelerator probing at INFO, which Hydra's logging config would print on every run.
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 # Keys of config.yaml that are not inputs of the job: the figure's plot metadata, and the
 # derived job_seed (checked separately against metrics.json).
@@ -207,6 +211,10 @@ def main(cfg: DictConfig) -> dict:
             raise  # Hydra reports it and stops the sweep (non-zero exit)
         sys.exit(2)
     status = metrics.get("status")
+    if not multirun:
+        from jisac.jobs import summary_lines
+
+        print("\n".join(summary_lines(metrics) + [f"  run directory: {hc.runtime.output_dir}"]))
     if not multirun and not status_ok(status):
         print(f"jisac: job ended with status {status!r}; see {hc.runtime.output_dir}/log.txt",
               file=sys.stderr)

@@ -22,7 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .config import JobConfig
+from .io import to_jsonable
 from .schemes import design_function
+
+
+# Statuses of a usable design (the one list for exit codes, reports and figures). A scheme
+# that stops at its iteration cap still returns a valid, feasible design ("max_iterations").
+# Anything else -- "infeasible", "solver_error", "error: ..." -- is a failed point.
+OK_STATUSES = ("optimal", "optimal_inaccurate", "closed_form", "converged", "max_iterations")
 
 
 @dataclass
@@ -34,20 +41,6 @@ class JobResult:
     @property
     def status(self) -> str:
         return str(self.metrics.get("status", "unknown"))
-
-
-def to_jsonable(x):
-    """Arrays -> nested lists (complex as {"re", "im"}), numpy scalars -> Python numbers."""
-    if isinstance(x, dict):
-        return {k: to_jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [to_jsonable(v) for v in x]
-    if isinstance(x, (jax.Array, np.ndarray, np.generic)):
-        a = np.asarray(x)
-        if np.iscomplexobj(a):
-            return {"re": a.real.tolist(), "im": a.imag.tolist()}
-        return a.tolist()
-    return x
 
 
 def _drop(tree, i):
@@ -143,3 +136,20 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
     }
     arrays = {k: np.asarray(v) for k, v in design_arrays(system, design).items()}
     return JobResult(metrics=metrics, design=arrays, log=log)
+
+
+def summary_lines(metrics: dict) -> list[str]:
+    """A short human-readable summary of a job's metrics (printed by ``experiments.sweep``)."""
+    lines = [f"scenario={metrics.get('scenario')} scheme={metrics.get('scheme')} "
+             f"status={metrics.get('status')} drops={metrics.get('n_drops')} "
+             f"iterations={metrics.get('iterations')}"]
+    keys = ("secrecy_sum_rate", "see", "iee", "total_power_w", "sum_secrecy_rate", "utility",
+            "crb_total", "energy_j")
+    vals = [f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float))]
+    if vals:
+        lines.append("  " + "  ".join(vals))
+    for i, c in enumerate(metrics.get("certificate", [])):
+        flags = {k: v for k, v in c.items() if k.endswith("certified")}
+        lines.append(f"  certificate drop {i}: {c.get('n_draws')} draws, "
+                     + ", ".join(f"{k}={v}" for k, v in flags.items()))
+    return lines

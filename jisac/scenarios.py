@@ -422,9 +422,23 @@ def scenario_from_dict(d: Mapping[str, Any], prefix: str = "scenario"):
     for k in d:
         if k not in names:
             raise ConfigError(f"{prefix}.{k}", d[k], f"unknown key for scenario kind '{kind}'; allowed: {sorted(names)}")
-    kwargs = {k: (dict(v) if k == "power_model" else _freeze(v)) for k, v in d.items()}
-    # YAML integers for float fields are fine; floats for int fields are not (caught by _pos_int).
+    defaults = cls()
+    kwargs = {k: _like(getattr(defaults, k), dict(v) if k == "power_model" else _freeze(v))
+              for k, v in d.items()}
+    # Floats for int fields are not coerced: they fail validation by name (_pos_int).
     return cls(**kwargs)
+
+
+def _like(default, v):
+    """Integers given for float fields become floats (recursively in tuples and mappings), so
+    ``p_t_dbm=0`` and ``p_t_dbm=0.0`` are the same scenario -- and the same job seed."""
+    if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    if isinstance(default, tuple) and isinstance(v, tuple) and default:
+        return tuple(_like(default[min(i, len(default) - 1)], x) for i, x in enumerate(v))
+    if isinstance(default, Mapping) and isinstance(v, Mapping):
+        return {k: _like(default.get(k), x) for k, x in v.items()}
+    return v
 
 
 def scenario_to_dict(s) -> dict:

@@ -114,3 +114,12 @@ def test_si_conversions():
     q = SimScenario()
     assert q.p_bs_max == pytest.approx(1.0)        # 30 dBm
     assert q.energy_budget == pytest.approx(316.2e-6)
+
+
+def test_integer_literals_for_float_fields_give_the_same_job():
+    # `scenario.p_t_dbm=0` on the command line arrives as int 0; it must equal the default 0.0.
+    a = job_from_dict(_cfg(p_t_dbm=0, lu_positions=[[50, 22.5, 10], [70, 45, 20], [90, 67.5, 30]]))
+    b = job_from_dict(_cfg())
+    assert a.scenario == b.scenario
+    assert a.job_seed() == b.job_seed()
+    assert isinstance(a.scenario.p_t_dbm, float)

@@ -271,6 +271,9 @@ def test_sim_doppler_reduces_to_single_tone(rng, separate_rx):
 
 def test_sim_crb_total_matches_manual_and_identifiable(rng):
     pos, G, X = _sim_setup(rng)
+    # orthogonal probing: X X^H / T_s = (P_sense / M) I with P_sense = 0.1
+    np.testing.assert_allclose(X @ X.conj().T / X.shape[1], 0.1 / X.shape[0] * np.eye(X.shape[0]),
+                               atol=1e-15)
     targets = jnp.array([[0.3, 1.5, 4.0, 0.5, 0.2], [-0.5, 2.5, -2.0, 1.0, -1.0]])
     args = (jnp.asarray(G), jnp.asarray(X), jnp.asarray(pos), LAM, TP, 1e-12)
     tot = jax.jit(crb.sim_crb_total)(targets, *args)

@@ -227,7 +227,7 @@ def radar_pathloss(r, wavelength, d0=1.0, pathloss_exp=2.0):
     return (4 * jnp.pi) ** 3 * d0 ** 4 / wavelength ** 2 * (r / d0) ** (2 * pathloss_exp)
 
 
-def orthogonal_probing(n_tx: int, n_samples: int, p_sense, dtype=jnp.complex128
+def orthogonal_probing(n_tx: int, n_samples: int, p_sense, dtype=None
                        ) -> Complex[Array, "M T"]:
     """Orthogonal probing ``X`` (M x T_s, ``T_s >= M``): DFT rows with
     ``X X^H / T_s = (p_sense / M) I_M`` so that the power at the M BS ports is ``p_sense`` per
@@ -237,7 +237,8 @@ def orthogonal_probing(n_tx: int, n_samples: int, p_sense, dtype=jnp.complex128
     m = jnp.arange(n_tx)[:, None]
     k = jnp.arange(n_samples)[None, :]
     amp = jnp.sqrt(jnp.asarray(p_sense) / n_tx)
-    return (amp * jnp.exp(2j * jnp.pi * m * k / n_samples)).astype(dtype)
+    X = amp * jnp.exp(2j * jnp.pi * m * k / n_samples)  # default complex dtype (x64 or not)
+    return X if dtype is None else X.astype(dtype)
 
 
 def _origin_referenced_steering(positions, q, r, wavelength):

@@ -50,6 +50,7 @@ __all__ = [
     "surrogate_linearization",
     "sdr_parameters",
     "worst_case_sinr",
+    "ball_min_quadratic",
 ]
 
 _SOLVERS = ("SCS", "Clarabel")
@@ -185,15 +186,33 @@ def sdr_parameters(hu, he, V0, Z0, *, eps=None, lin=None) -> dict:
     return p
 
 
+def ball_min_quadratic(Q, h, eps, n_grid: int = 256):
+    """Certified lower bound on ``min_{||d|| <= eps} (h + d)^H Q (h + d)`` for Hermitian ``Q (M, M)``
+    (indefinite allowed), exact up to the dual grid.
+
+    S-lemma strong duality (one quadratic constraint, Slater for ``eps > 0``): with
+    ``Q = U diag(lambda) U^H`` and ``c = U^H h`` the minimum equals
+    ``max_{mu > max(0, -lambda_min)} sum_i lambda_i mu |c_i|^2 / (lambda_i + mu) - mu eps^2``;
+    every ``mu`` gives a valid lower bound (weak duality), we take the best of a log-spaced grid.
+    ``eps = 0`` returns ``h^H Q h``.
+    """
+    lam, U = jnp.linalg.eigh(Q)
+    c2 = _abs2(jnp.conj(U.T) @ h)
+    mu0 = jnp.maximum(0.0, -lam[0])
+    scale = jnp.maximum(jnp.max(jnp.abs(lam)), 1e-30)
+    mus = mu0 + scale * jnp.logspace(-9, 6, n_grid, dtype=lam.dtype)
+    g = jax.vmap(lambda mu: jnp.sum(lam * mu * c2 / (lam + mu)) - mu * eps ** 2)(mus)
+    return jnp.where(eps > 0, jnp.max(g), jnp.real(jnp.conj(h) @ Q @ h))
+
+
 def worst_case_sinr(h, w, Z, eps, n_grid: int = 256):
     """Certified lower bound (tight up to the grid) on ``min_{||d|| <= eps} SINR_k(h + d)`` for a
     rank-one precoder ``w (M, K)``, AN ``Z``, unit noise; ``h (K, M)``, ``eps (K,)``.
 
-    For a threshold ``gamma`` define ``Q = w_k w_k^H - gamma (sum_{j!=k} w_j w_j^H + Z)``; the
-    worst case of ``(h+d)^H Q (h+d) - gamma`` over the ball is, by S-lemma strong duality,
-    ``max_{mu > max(0, -lambda_min(Q))} sum_i lambda_i mu |c_i|^2 / (lambda_i + mu) - mu eps^2 - gamma``
-    (``Q = U diag(lambda) U^H``, ``c = U^H h``); any ``mu`` gives a valid lower bound. We bisect on
-    ``gamma`` (SINR worst case >= gamma iff that value >= 0), 40 steps.
+    ``SINR_k(h + d) >= gamma`` for all ``d`` in the ball iff
+    ``min_d (h+d)^H Q (h+d) >= gamma`` with ``Q = w_k w_k^H - gamma (sum_{j!=k} w_j w_j^H + Z)``
+    (:func:`ball_min_quadratic`); bisection on ``gamma`` (40 steps) from the upper bound
+    ``(|h^H w_k| + eps ||w_k||)^2``.
     """
     K = h.shape[0]
 
@@ -201,14 +220,7 @@ def worst_case_sinr(h, w, Z, eps, n_grid: int = 256):
         wk = w[:, k][:, None]
         S = w @ jnp.conj(w.T) - wk @ jnp.conj(wk.T)
         Q = wk @ jnp.conj(wk.T) - gamma * (S + Z)
-        lam, U = jnp.linalg.eigh(Q)
-        c2 = _abs2(jnp.conj(U.T) @ h[k])
-        mu0 = jnp.maximum(0.0, -lam[0])
-        scale = jnp.maximum(jnp.max(jnp.abs(lam)), 1e-30)
-        mus = mu0 + scale * jnp.logspace(-9, 6, n_grid, dtype=lam.dtype)
-        g = jax.vmap(lambda mu: jnp.sum(lam * mu * c2 / (lam + mu)) - mu * eps[k] ** 2)(mus)
-        g0 = jnp.where(eps[k] > 0, jnp.max(g), jnp.real(jnp.conj(h[k]) @ Q @ h[k]))
-        return g0 - gamma
+        return ball_min_quadratic(Q, h[k], eps[k], n_grid) - gamma
 
     def one(k):
         hi0 = (jnp.sqrt(_abs2(jnp.vdot(h[k], w[:, k]))) + eps[k] * jnp.linalg.norm(w[:, k])) ** 2

@@ -1,0 +1,238 @@
+"""Block D of paper 004's L-BCD: time and power allocation (eq. (41)), solved by an exact
+reduction to two scalars (derivation: ``docs/derivations/sim_lbcd.md``, section "Block D").
+
+Given the SIM phases, the precoder *directions* ``W / sqrt(p0)``, ``R_AN / p0`` (``p0`` the current
+radiated communication power) and the sensing phases, choose
+``tau = [tau_ce, tau_sense, tau_comm]``, ``p_sense``, ``p_comm`` to maximise
+
+    U = (1 - alpha) tau_c S(p_c) / R_max - alpha CRB(tau_s, p_s) / CRB_min      (24) with S = tau_c sum R
+    s.t. tau_ce + tau_s + tau_c + 2 t_sw / T_slot <= 1                          (23a)/(41b)
+         T_slot (tau_s p_s + tau_c p_c) <= E_max                                (23b)/(41c)
+         p_s, p_c <= P_max                                                      (23c),(23e)/(41d)
+         tau_* in [tau_min, tau_max]                                            (23i)/(41e)
+         SINR_k(p_c) >= gamma_min (robust: worst case over the CSI ball)        (23j)
+         robust only: outage surrogate f_k(p_c) >= R_min + Delta_k              (23f) via (25)
+
+Facts used (verified in ``tests/test_lbcd_block_d.py``):
+
+* ``CRB(tau_s, p_s) = (a + b / tau_s^2) / p_s`` exactly, with ``a, b >= 0`` read off two CRB
+  evaluations: the FIM is linear in ``p_s`` and only the Doppler derivative carries the sample
+  times ``t_k = k tau_s T_slot / T_s`` (the Doppler phase itself cancels in every FIM entry).
+* For fixed ``(tau_c, p_c)`` the sensing sub-problem is solved in closed form:
+  ``tau_s* = clip(max(E_s / P_max, sqrt(b / a)), tau_min, tau_s_hi)``, ``p_s = min(P_max, E_s/tau_s)``
+  with ``E_s = E_max / T_slot - tau_c p_c``.
+* ``tau_ce`` enters no term of U, so it sits at its lower bound (``tau_ce_min``, default
+  ``tau_min``; block E can ask for more via ``tau_ce_min``).
+
+The remaining 2-D problem over ``(tau_c, p_c)`` is solved by a dense grid followed by zoom
+refinements; the SINR and outage constraints depend on ``p_c`` only and are evaluated on the
+candidate ``p_c`` values. No cvxpylayers layer is needed (see the derivation for why the 5-variable
+problem is not jointly convex in the paper's variables).
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ...designs.sim import SimDesign
+from ...scenarios import SimScenario
+from ...systems.sim import SimSystem
+from . import block_b
+from .objective import comm_power, crb_total_theta
+
+__all__ = ["resource_block", "crb_time_power_coefficients", "secrecy_rate_vs_power"]
+
+
+def crb_time_power_coefficients(system: SimSystem, design: SimDesign, s: SimScenario):
+    """``(a, b)`` with ``CRB_total(tau_s, p_s) = (a + b / tau_s^2) / p_s`` (design model), from
+    ``objective.crb_total_theta`` at ``tau_s = t1`` and ``2 t1`` with ``p_s = 1`` W."""
+    t1 = float(design.tau[1])
+
+    def crb(tau_s):
+        d = SimDesign(design.theta_comm, design.theta_sense, design.theta_ce, design.W_RF,
+                      design.W_BB, design.R_AN, design.tau.at[1].set(tau_s), design.p_sense,
+                      design.p_comm)
+        return float(crb_total_theta(design.theta_sense, jnp.asarray(1.0, design.tau.dtype), system,
+                                     d, s, "design"))
+
+    c1, c2 = crb(t1), crb(2.0 * t1)
+    b = max((c1 - c2) * 4.0 * t1 ** 2 / 3.0, 0.0)
+    a = max(c1 - b / t1 ** 2, 0.0)
+    return a, b
+
+
+def _quad_forms(h, W, Z):
+    """``q[j, k] = |h_j^H w_k|^2``, ``z[j] = h_j^H Z h_j``."""
+    q = np.abs(np.conj(h) @ W) ** 2
+    z = np.real(np.einsum("jm,mn,jn->j", np.conj(h), Z, h))
+    return q, z
+
+
+def secrecy_rate_vs_power(hu, he, W_dir, Z_dir, noise, noise_eve, p):
+    """Nominal ``sum_k R_k^sec(p)`` (bits, eq. (22) clipped) when the unit-power directions
+    ``W_dir``, ``Z_dir`` are scaled to total power ``p`` (array), and the nominal user SINRs
+    ``(len(p), K)``."""
+    p = np.asarray(p, np.float64)[:, None]
+    qu, zu = _quad_forms(hu, W_dir, Z_dir)
+    K = qu.shape[0]
+    sig_u = np.diagonal(qu)[None, :]
+    int_u = (qu.sum(1) - np.diagonal(qu) + zu)[None, :]
+    sinr_u = p * sig_u / (p * int_u + noise)
+    r_u = np.log2(1.0 + sinr_u)
+    if he.shape[0]:
+        qe, ze = _quad_forms(he, W_dir, Z_dir)                           # (E, K), (E,)
+        tot_e = qe.sum(1) + ze                                           # (E,)
+        sinr_e = p[:, :, None] * qe.T[None] / (p[:, :, None] * (tot_e[None, None, :] - qe.T[None])
+                                              + noise_eve)              # (P, K, E)
+        r_e = np.max(np.log2(1.0 + sinr_e), axis=2)
+    else:
+        r_e = np.zeros_like(r_u)
+    return np.sum(np.maximum(r_u - r_e, 0.0), axis=1), sinr_u
+
+
+def _sensing_closed_form(tc, pc, *, a, b, e_bar, p_max, tau_min, tau_max, t_bar):
+    """Optimal ``(tau_s, p_s, crb)`` for given ``(tau_c, p_c)`` arrays (``inf`` crb if infeasible):
+    ``tau_s in [tau_min, min(tau_max, t_bar - tau_c)]``, ``tau_s p_s <= e_bar - tau_c p_c``."""
+    e_s = e_bar - tc * pc
+    hi = np.minimum(tau_max, t_bar - tc)
+    t_star = np.sqrt(b / a) if a > 0 else np.inf
+    ts = np.clip(np.maximum(np.maximum(e_s, 0.0) / p_max, t_star), tau_min, np.maximum(hi, tau_min))
+    ps = np.minimum(p_max, np.maximum(e_s, 0.0) / ts)
+    ok = (e_s > 0) & (hi >= tau_min) & (ps > 0)
+    crb = np.where(ok, (a + b / ts ** 2) / np.where(ps > 0, ps, 1.0), np.inf)
+    return ts, ps, crb
+
+
+def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alpha, norm,
+                   robust: bool = True, eps_csi=None, tau_ce_min=None, key=None, n_mc: int = 128,
+                   outage_margin: float = 0.0, n_grid: int = 96, n_zoom: int = 4):
+    """Block D (004 (41)); returns ``(design, info)``; see the module docstring.
+
+    ``norm``: anything with ``r_max`` and ``crb_min`` (``objective.Normalizers``). ``robust``: the
+    SINR constraint holds over the CSI ball ``eps_csi`` (default ``s.csi_error_bound ||h_eff,k||``)
+    and the outage surrogate is enforced (Monte-Carlo eavesdropper draws from ``key``, default
+    ``PRNGKey(0)``). ``W_BB`` and ``R_AN`` are rescaled to the new ``p_comm``.
+    info: ``status``, ``utility`` (reduced model), ``crb_coeffs (a, b)``, ``p_comm_min_sinr``,
+    ``outage_enforced``, ``time_s``.
+    """
+    t0 = time.perf_counter()
+    info: dict = {}
+    try:
+        r_max, crb_min = float(norm.r_max), float(norm.crb_min)
+        alpha = float(alpha)
+        p_max, tau_min, tau_max = s.p_bs_max, s.tau_min, s.tau_max
+        e_bar = s.energy_budget / s.t_slot
+        tau_ce = float(max(tau_min, tau_ce_min if tau_ce_min is not None else tau_min))
+        t_bar = 1.0 - 2.0 * s.t_switch / s.t_slot - tau_ce       # tau_s + tau_c <= t_bar
+        a, b = crb_time_power_coefficients(system, design, s)
+        info["crb_coeffs"] = (a, b)
+
+        p0 = float(comm_power(design))
+        _, hu, he = block_b._effective(system, design)
+        hu, he = np.asarray(hu), np.asarray(he)
+        if not p0 > 0:
+            info["status"] = "no_comm_direction: previous design kept"
+            return design, info
+        W_dir, Z_dir = np.asarray(design.W) / np.sqrt(p0), np.asarray(design.R_AN) / p0
+        gamma = 10.0 ** (s.sinr_min_db / 10.0)
+        K = hu.shape[0]
+
+        # (23j): SINR is increasing in p_c -> p_c >= p_min, exact (worst case via the S-lemma).
+        if robust:
+            eps = (s.csi_error_bound * np.linalg.norm(hu, axis=1) if eps_csi is None
+                   else np.asarray(eps_csi, np.float64))
+        else:
+            eps = np.zeros(K)
+        p_min, sinr_ok = 0.0, True
+        for k in range(K):
+            wk = W_dir[:, k:k + 1]
+            Q = wk @ wk.conj().T - gamma * (W_dir @ W_dir.conj().T - wk @ wk.conj().T + Z_dir)
+            m = float(block_b.ball_min_quadratic(jnp.asarray(Q), jnp.asarray(hu[k]), eps[k]))
+            if m > 0:
+                p_min = max(p_min, gamma * s.noise / m)
+            else:
+                sinr_ok = False
+        info["p_comm_min_sinr"] = p_min if sinr_ok else np.inf
+
+        outage_fn = None
+        if robust:
+            k_mc = jax.random.PRNGKey(0) if key is None else key
+            he_s = block_b.eve_error_samples(system, design, s, k_mc, n_mc)
+            delta = block_b.outage_delta(s.eps_out)
+            V_dir = jnp.einsum("mk,nk->kmn", W_dir, W_dir.conj())
+            f_batch = jax.jit(jax.vmap(lambda p: block_b.moment_surrogate(
+                V_dir * p / s.noise, jnp.asarray(Z_dir) * p / s.noise, jnp.asarray(hu),
+                he_s * jnp.sqrt(s.noise / s.noise_eve), delta)))
+            # he samples are scaled to the user noise so the same p / noise factor applies.
+            target = s.r_min + outage_margin
+
+            def outage_fn(p):
+                return np.all(np.asarray(f_batch(jnp.asarray(p))) >= target, axis=1)
+
+        def evaluate(tc, pc, use_outage):
+            ts, ps, crb = _sensing_closed_form(tc, pc, a=a, b=b, e_bar=e_bar, p_max=p_max,
+                                               tau_min=tau_min, tau_max=tau_max, t_bar=t_bar)
+            sec, _ = secrecy_rate_vs_power(hu, he, W_dir, Z_dir, s.noise, s.noise_eve, pc.ravel())
+            sec = sec.reshape(pc.shape)
+            u = (1.0 - alpha) * tc * sec / r_max - alpha * crb / crb_min
+            ok = np.isfinite(crb) & (pc <= p_max) & (tc >= tau_min) & (tc <= tau_max)
+            ok &= (tc + ts <= t_bar + 1e-15) & (tc * pc + ts * ps <= e_bar * (1 + 1e-12))
+            if sinr_ok:
+                ok &= pc >= p_min
+            if use_outage:
+                ok &= outage_fn(pc.ravel()).reshape(pc.shape)
+            return np.where(ok, u, -np.inf), ts, ps
+
+        tc_hi = min(tau_max, t_bar - tau_min)
+        if tc_hi < tau_min:
+            info["status"] = "time_infeasible: previous design kept"
+            return design, info
+        p_lo = max(p_min if sinr_ok else 0.0, 1e-9 * p_max)
+        use_outage = robust
+        tcs = np.linspace(tau_min, tc_hi, n_grid)
+        pcs = np.geomspace(p_lo, p_max, n_grid)
+        TC, PC = np.meshgrid(tcs, pcs, indexing="ij")
+        u, _, _ = evaluate(TC, PC, use_outage)
+        if robust and not np.isfinite(u).any():
+            use_outage = False                     # report, then allocate without (23f)
+            u, _, _ = evaluate(TC, PC, False)
+        info["outage_enforced"] = use_outage
+        if not np.isfinite(u).any():
+            info["status"] = "infeasible: previous design kept"
+            return design, info
+        i, j = np.unravel_index(np.argmax(u), u.shape)
+        tc, pc, best = TC[i, j], PC[i, j], u[i, j]
+        dt, lp = (tcs[1] - tcs[0]) if n_grid > 1 else 0.0, np.log(p_max / p_lo) / max(n_grid - 1, 1)
+        for _ in range(n_zoom):
+            tz = np.clip(tc + np.linspace(-dt, dt, 21), tau_min, tc_hi)
+            pz = np.clip(pc * np.exp(np.linspace(-lp, lp, 21)), p_lo, p_max)
+            TZ, PZ = np.meshgrid(tz, pz, indexing="ij")
+            uz, _, _ = evaluate(TZ, PZ, use_outage)
+            iz = np.unravel_index(np.argmax(uz), uz.shape)
+            if uz[iz] > best:
+                tc, pc, best = TZ[iz], PZ[iz], uz[iz]
+            dt, lp = dt / 10.0, lp / 10.0
+        _, ts, ps = evaluate(np.asarray([[tc]]), np.asarray([[pc]]), use_outage)
+        ts, ps = float(ts[0, 0]), float(ps[0, 0])
+        rdt = design.tau.dtype
+        scale = np.sqrt(pc / p0)
+        new = SimDesign(design.theta_comm, design.theta_sense, design.theta_ce, design.W_RF,
+                        design.W_BB * scale, design.R_AN * (pc / p0),
+                        jnp.asarray([tau_ce, ts, tc], rdt), jnp.asarray(ps, rdt), jnp.asarray(pc, rdt))
+        info["utility"] = float(best)
+        st = "optimal"
+        if not sinr_ok:
+            st += "; sinr_constraint_unattainable_at_any_power"
+        if robust and not use_outage:
+            st += "; outage_surrogate_unattainable_at_any_power"
+        info["status"] = st
+        return new, info
+    except Exception as exc:                                         # never raise mid-BCD
+        info["status"] = f"error: {type(exc).__name__}: {str(exc)[:300]}; previous design kept"
+        return design, info
+    finally:
+        info["time_s"] = time.perf_counter() - t0
