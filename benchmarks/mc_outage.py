@@ -12,7 +12,8 @@ vectorised NumPy implementations written separately here (``numpy.random.default
 JAX and NumPy repeats are interleaved and the best of ``repeats`` is reported (the CPU is
 shared, so the minimum is the least-disturbed run), both wall-clock and process CPU time.
 Compile time = first call minus best steady call. ``jax_rbg`` uses an ``'rbg'`` typed key, i.e.
-the non-threefry fallback path (per-draw ``fold_in`` + ``bits``) of the kernel. ``python -m benchmarks.mc_outage`` prints one JSON line.
+the non-threefry fallback path (per-draw ``fold_in`` + ``bits``) of the kernel.
+``python -m benchmarks.mc_outage`` prints one JSON line.
 """
 
 from __future__ import annotations

@@ -181,6 +181,19 @@ def _metric_columns(metrics: Mapping[str, Any], n_drops: int) -> tuple[dict, dic
     return scalars, per_drop
 
 
+def _unify_numbers(jobs: list[dict]) -> None:
+    """Not-started jobs carry the raw override (``3``); run jobs the validated config value
+    (``3.0``, float fields are coerced). Cast ints to float wherever a key holds floats."""
+    keys = {k for j in jobs for k in j["params"]}
+    for k in keys:
+        vals = [j["params"].get(k) for j in jobs]
+        if any(isinstance(v, float) for v in vals):
+            for j in jobs:
+                v = j["params"].get(k)
+                if isinstance(v, int) and not isinstance(v, bool):
+                    j["params"][k] = float(v)
+
+
 def expected_jobs(sweep_dir: str | Path) -> list[dict] | None:
     """The jobs of the sweep's last launch, from Hydra's ``multirun.yaml``.
 
@@ -283,6 +296,7 @@ def collect(sweep_dir: str | Path) -> Collected:
                          "job_seed": None, "n_drops": n, "sweep": {}, "in_last_sweep": True})
         for j in jobs:
             j.setdefault("in_last_sweep", False)
+        _unify_numbers(jobs)
     params = varying_keys(jobs)
     meta: dict = {}
     for j in jobs:

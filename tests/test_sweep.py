@@ -41,7 +41,8 @@ FAKE_SRC = textwrap.dedent('''
             f.write(f"{os.getpid()} {p}\\n")
         if progress is not None:
             progress("fake iteration 1")
-        if str(p) == os.environ.get("JISAC_FAKE_INTERRUPT_AT"):
+        stop_at = os.environ.get("JISAC_FAKE_INTERRUPT_AT")
+        if stop_at is not None and p == float(stop_at):
             if os.environ.get("JISAC_FAKE_HARD_KILL"):
                 os._exit(137)           # like SIGKILL / node loss: nothing is cleaned up
             raise KeyboardInterrupt     # like Ctrl-C
@@ -263,7 +264,7 @@ def test_multirun_kill_and_resume_then_report(tmp_path, fake, monkeypatch):
     rows = list(csv.DictReader(open(make_report(sd, figure=False)["csv"])))
     assert len(rows) == 4 * 3
     assert {(r["scenario.p_t_dbm"], r["status"]) for r in rows} == \
-        {("-3", "optimal"), ("0", "incomplete"), ("3", "not_started"), ("6", "not_started")}
+        {("-3.0", "optimal"), ("0.0", "incomplete"), ("3.0", "not_started"), ("6.0", "not_started")}
 
     monkeypatch.delenv("JISAC_FAKE_INTERRUPT_AT")
     assert _main(argv, monkeypatch) == 0  # failed jobs do not fail a multirun
@@ -285,7 +286,7 @@ def test_multirun_kill_and_resume_then_report(tmp_path, fake, monkeypatch):
     assert len(fake()) == 5
     rows = list(csv.DictReader(open(make_report(sd, figure=False)["csv"])))
     assert {(r["scenario.p_t_dbm"], r["in_last_sweep"]) for r in rows} == \
-        {("-3", "True"), ("0", "False"), ("3", "False"), ("6", "False")}
+        {("-3.0", "True"), ("0.0", "False"), ("3.0", "False"), ("6.0", "False")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,7 +320,7 @@ def test_joblib_launcher_parallel_and_resume(tmp_path, fake):
 
     rows = list(csv.DictReader(open(make_report(sd, figure=False)["csv"])))
     assert sorted((r["scenario.p_t_dbm"], r["status"]) for r in rows) == \
-        [("-3", "optimal"), ("0", "optimal"), ("3", "infeasible")]
+        [("-3.0", "optimal"), ("0.0", "optimal"), ("3.0", "infeasible")]
 
 
 def test_submitit_local_launcher(tmp_path, fake):

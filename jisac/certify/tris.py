@@ -24,22 +24,29 @@ only through the ``K+1`` inner products ``h^H W``. With the thin QR ``W = Q R``
 (``Q^H Q = I``), ``dh^H W = (Q^H dh)^H R`` and ``Q^H dh ~ CN(0, sigma^2 I_r)``,
 ``r = min(N, K+1)``; so ``h_k^H W`` has exactly the law of ``h_hat_k^H W + sigma_k z_k^T R``,
 ``z_k ~ CN(0, I_r)`` (circular symmetry makes ``z^H`` and ``z^T`` equal in law). Likewise
-``dg_m^H W = (L_m^H W)^H``-projected with ``L_m^H W = Q_m R_m``. This is an exact
+``dg_m^H W = z_m^H L_m^H W`` has the law of ``z_m'^T R_m`` with the thin QR
+``L_m^H W = Q_m R_m``. This is an exact
 reparametrisation of the paper's model that draws ``(K + M) r`` instead of ``(K + M) N`` complex
 normals per realisation. ``method='full'`` draws the ``N``-dimensional errors literally
 (reference / cross-check; same law, different random stream).
 
 Randomness. The words of draw ``i`` are ``threefry2x32(key, (i, j))``, ``j`` = word pair
 (counter mode, :func:`jisac.certify.monte_carlo.draw_bits`): results are independent of
-``chunk``; non-threefry keys fall back to ``bits(fold_in(key, i))``. Normals are made from 32-bit words ``b`` as
-``erfinv(v)`` with ``v = (2 (b >> 9) + 1 - 2^23) 2^-23``: ``v`` is exactly representable in
-float32, so float32 and float64 runs with the same key see the *same* draws up to the rounding
-of ``erfinv`` and of the rate arithmetic (the float32/float64 test relies on this). Each real
+``chunk``; non-threefry keys fall back to ``bits(fold_in(key, i))`` (chunk-dependent for
+'rbg'). Normals are made from 32-bit words ``b`` as ``erfinv(v)`` with
+``v = (2 (b >> 9) + 1 - 2^23) 2^-23``: ``v`` is exactly representable in float32, so
+float32 and float64 runs with the same key see the *same* draws up to the rounding of
+``erfinv`` and of the rate arithmetic (the float32/float64 test relies on this). Each real
 part is ``N(0, 1/2)`` evaluated on a symmetric 2^23-point quantile grid, i.e. truncated at
 ``|x| < 3.8`` (5.3 standard deviations; tail mass 1.2e-7 per real normal), so the bias of
 any event probability is at most ~1.2e-7 per real normal drawn (< 5e-6 for the 40 normals of
 N=16, K=3, M=2) - far below any feasible Monte-Carlo resolution. float32 ``erf_inv`` differs
 from float64 by <= 5.8e-6 relative on this grid (measured).
+
+Layout. A chunk is evaluated with the draws on the last (contiguous) axis, not by ``vmap`` of
+a one-draw formula: the ``(K, K+1)``-sized inner loops of the latter do not vectorise (2x
+slower on CPU, benchmarks/README.md). :func:`outage_events` (one draw) and the kernel share the
+same event code.
 
 Numerics. Mean vectors and QR factors are formed in the input precision, normalised so that
 every noise power is 1 (SNR units; keeps float32 far from under/overflow with path losses
@@ -284,8 +291,8 @@ def tris_outage(key, W, C, H_hat, sigma_he2, G_hat, g_scale, E_chol, noise_lu, n
     Shapes: ``W (N, K+1)``, ``C (K,)``, ``H_hat (K, N)``, ``sigma_he2`` scalar or ``(K,)``,
     ``G_hat (M, N)`` (normalised estimate of eq. (44)), ``g_scale (M,)`` = ``s_m``,
     ``E_chol (M, N, N)`` with ``E_m = L_m L_m^H``, ``noise_lu`` scalar/``(K,)``, ``noise_iu``
-    scalar/``(M,)``, ``r_s`` scalar/``(K,)``, ``r_e`` scalar/``(M,)`` (bit/s/Hz).
-    ``dtype``: float32 (GPU / production) or float64 (reference). ``ci``: ``'wilson'`` or
+    scalar/``(M,)`` (noise > 0), ``r_s`` scalar/``(K,)``, ``r_e`` scalar/``(M,)``
+    (bit/s/Hz). ``dtype``: float32 (GPU / production) or float64 (reference). ``ci``: ``'wilson'`` or
     ``'clopper-pearson'`` (certification). Memory ``O(chunk (K + M) (K+1))``.
     """
     counts = tris_outage_counts(key, W, C, H_hat, sigma_he2, G_hat, g_scale, E_chol, noise_lu,

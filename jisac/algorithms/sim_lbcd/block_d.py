@@ -15,9 +15,10 @@ radiated communication power) and the sensing phases, choose
 
 Facts used (verified in ``tests/test_lbcd_block_d.py``):
 
-* ``CRB(tau_s, p_s) = (a + b / tau_s^2) / p_s`` exactly, with ``a, b >= 0`` read off two CRB
-  evaluations: the FIM is linear in ``p_s`` and only the Doppler derivative carries the sample
-  times ``t_k = k tau_s T_slot / T_s`` (the Doppler phase itself cancels in every FIM entry).
+* ``CRB(tau_s, p_s) = (a + b / tau_s^2) / p_s`` exactly, with ``a, b >= 0`` read off one
+  Schur-complement CRB diagonal: the FIM is linear in ``p_s`` and only the Doppler derivative
+  carries the sample times ``t_k = k tau_s T_slot / T_s`` (the Doppler phase itself cancels in
+  every FIM entry), so ``J(tau) = D J(1) D`` with ``D = diag(1, 1, tau, 1, 1)``.
 * For fixed ``(tau_c, p_c)`` the sensing sub-problem is solved in closed form:
   ``tau_s* = clip(max(E_s / P_max, sqrt(b / a)), tau_min, tau_s_hi)``, ``p_s = min(P_max, E_s/tau_s)``
   with ``E_s = E_max / T_slot - tau_c p_c``.
@@ -42,27 +43,38 @@ from ...designs.sim import SimDesign
 from ...scenarios import SimScenario
 from ...systems.sim import SimSystem
 from . import block_b
-from .objective import comm_power, crb_total_theta
+from ...hardware.sim import sim_cascade
+from ...metrics.crb import crb_from_fim, orthogonal_probing, schur_lower_bound, sim_target_fim
+from .objective import comm_power
 
 __all__ = ["resource_block", "crb_time_power_coefficients", "secrecy_rate_vs_power"]
 
 
-def crb_time_power_coefficients(system: SimSystem, design: SimDesign, s: SimScenario):
-    """``(a, b)`` with ``CRB_total(tau_s, p_s) = (a + b / tau_s^2) / p_s`` (design model), from
-    ``objective.crb_total_theta`` at ``tau_s = t1`` and ``2 t1`` with ``p_s = 1`` W."""
-    t1 = float(design.tau[1])
+def crb_time_power_coefficients(system: SimSystem, design: SimDesign, s: SimScenario,
+                                idx_interest=(0, 1, 2)):
+    """``(a, b)`` with ``CRB_total(tau_s, p_s) = (a + b / tau_s^2) / p_s`` (design model).
 
-    def crb(tau_s):
-        d = SimDesign(design.theta_comm, design.theta_sense, design.theta_ce, design.W_RF,
-                      design.W_BB, design.R_AN, design.tau.at[1].set(tau_s), design.p_sense,
-                      design.p_comm)
-        return float(crb_total_theta(design.theta_sense, jnp.asarray(1.0, design.tau.dtype), system,
-                                     d, s, "design"))
+    One FIM per target at the current ``tau_s`` and ``p_s = 1`` W (the same model as
+    ``objective.crb_total_theta``), Schur complement (28) onto ``[theta, r, v]``, inverse:
+    ``a = sum_i (C_theta + C_r)``, ``b = sum_i C_v tau_s^2`` (``idx_interest`` as in
+    ``sim_crb_total``; the default is the objective's ``[theta, r, v]``). Reading ``a, b`` off the diagonal
+    rather than off two CRB totals matters: with ill-conditioned FIMs the total is dominated by
+    one badly observed parameter and differences of totals are round-off.
+    """
+    tau1 = float(design.tau[1])
+    G = sim_cascade(design.theta_sense, system.h1, system.h_inter)
+    n_s = s.sensing_snapshots
+    X = orthogonal_probing(system.h1.shape[1], n_s, jnp.asarray(1.0, design.tau.dtype), dtype=G.dtype)
+    dt = tau1 * s.t_slot / n_s
 
-    c1, c2 = crb(t1), crb(2.0 * t1)
-    b = max((c1 - c2) * 4.0 * t1 ** 2 / 3.0, 0.0)
-    a = max(c1 - b / t1 ** 2, 0.0)
-    return a, b
+    def per_target(xi):
+        J = sim_target_fim(xi, G, X, system.positions, s.wavelength, dt, s.noise, azimuth=0.0,
+                           d0=s.reference_distance_m, pathloss_exp=s.pathloss_exponent)
+        return jnp.diagonal(crb_from_fim(schur_lower_bound(J, idx_interest)))
+
+    c = np.asarray(jax.vmap(per_target)(system.targets))          # (T, len(idx_interest))
+    is_v = np.asarray([i == 2 for i in idx_interest])              # xi = [theta, r, v, rcs, phi]
+    return float(np.sum(c[:, ~is_v])), float(np.sum(c[:, is_v]) * tau1 ** 2)
 
 
 def _quad_forms(h, W, Z):

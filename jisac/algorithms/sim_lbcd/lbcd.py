@@ -419,6 +419,8 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
             elif (v_new := _violation(new, s)) > max(_violation(design, s), st.feas_rtol):
                 reason = "infeasible_output"
                 entry["violation"] = v_new
+                entry["violations"] = {k: v for k, v in constraint_violations(new, s).items()
+                                       if v > st.feas_rtol and k != "reconfiguration"}
             else:
                 f_new = (_evaluate(system, new, s, alpha, norm)[0]
                          - lam * reconfiguration_violation(new, s))

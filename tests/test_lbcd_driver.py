@@ -1,0 +1,293 @@
+"""L-BCD driver (paper 004 Algorithm 1): initialisation, block safeguards, best iterate, penalty
+schedule, stopping rules (i)-(iv), normalisers.
+
+Driver logic is tested with stub blocks (cheap, fully controlled) on a real small system, so the
+utility, penalty and constraint bookkeeping are the real ones; the real blocks run end to end in
+the ``slow`` test at the bottom.
+"""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jisac.algorithms.sim_lbcd import lbcd as L
+from jisac.algorithms.sim_lbcd.objective import Normalizers, crb_total, secrecy_throughput, utility
+from jisac.designs.sim import SimDesign
+from jisac.hardware.sim import quantize_phases
+from jisac.scenarios import SimScenario
+from jisac.systems.sim import realize_sim_drops
+
+SMALL_SIM = dict(n_bs_antennas=4, bs_rows=2, n_rf_chains=2, n_layers=2, n_per_layer=9,
+                 user_positions=((15.0, 0.0, 20.0), (25.0, 180.0, 30.0)),
+                 eve_positions=((20.0, 0.0, 35.0),), target_positions=((20.0, 0.0, 10.0),),
+                 target_velocities_mps=(4.0,), target_rcs_m2=(1.0,), sensing_snapshots=8)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    s = SimScenario(**SMALL_SIM)
+    sy = jax.tree_util.tree_map(lambda x: x[0], realize_sim_drops(s, jax.random.PRNGKey(3), 1))
+    init = L.initial_design(sy, s)
+    norm = Normalizers(float(secrecy_throughput(sy, init, s)), float(crb_total(sy, init, s)))
+    return s, sy, init, norm
+
+
+def _replace(d, **kw):
+    f = {k: getattr(d, k) for k in ("theta_comm", "theta_sense", "theta_ce", "W_RF", "W_BB", "R_AN",
+                                    "tau", "p_sense", "p_comm")}
+    f.update(kw)
+    return SimDesign(**f)
+
+
+def ident(system, design, s, **kw):
+    return design, {"status": "ok"}
+
+
+def disc_stub(system, design, s, *, alpha, norm, bits):
+    return _replace(design, theta_comm=quantize_phases(design.theta_comm, bits),
+                    theta_sense=quantize_phases(design.theta_sense, bits),
+                    theta_ce=quantize_phases(design.theta_ce, bits)), {"status": "ok"}
+
+
+def stubs(**over):
+    b = {k: ident for k in "ABCDE"}
+    b["discretize"] = disc_stub
+    b.update(over)
+    return b
+
+
+def _np_penalty(design, delta):
+    """sum_l [sum_n |e^{j a} - e^{j b}|^2 - delta]_+ with a loop (independent of the driver)."""
+    tc, ts = np.asarray(design.theta_comm), np.asarray(design.theta_sense)
+    tot = 0.0
+    for l in range(tc.shape[0]):
+        d2 = sum(abs(np.exp(1j * a) - np.exp(1j * b)) ** 2 for a, b in zip(tc[l], ts[l]))
+        tot += max(d2 - delta, 0.0)
+    return tot
+
+
+def test_initial_design_feasible_and_svd_aligned(setup):
+    s, sy, init, _ = setup
+    v = L.constraint_violations(init, s)
+    assert v["time"] <= 1e-12 and v["energy"] <= 1e-12 and v["tau_bounds"] <= 1e-12
+    assert v["power_comm"] <= 0 and v["power_sense"] <= 0 and v["p_comm_consistency"] < 1e-10
+    assert v["rf_unit_modulus"] < 1e-12
+    # SVD init: the last layer maps the strongest BS field c onto the phases of the users'
+    # dominant output direction v (numpy SVDs, written here).
+    C = np.asarray(sy.h_inter[0]) @ np.asarray(sy.h1)
+    c = C @ np.conj(np.linalg.svd(C)[2][0])
+    vv = np.conj(np.linalg.svd(np.conj(np.asarray(sy.H_users)))[2][0])
+    out = np.exp(1j * np.asarray(init.theta_comm[-1])) * c
+    np.testing.assert_allclose(np.angle(out * np.conj(vv)), 0.0, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(init.theta_comm[0]), 0.0)
+    # Sensing chirp: phase minus co-phasing is quadratic in the element radius (sin 60 deg).
+    rho2 = np.sum(np.asarray(sy.positions)[:, :2] ** 2, axis=1)
+    want = np.pi * np.sin(np.pi / 3) / (s.wavelength * np.sqrt(rho2.max())) * rho2 - np.angle(c)
+    d = np.angle(np.exp(1j * (np.asarray(init.theta_sense[-1]) - want)))
+    np.testing.assert_allclose(d, 0.0, atol=1e-9)
+
+
+def test_identity_blocks_converge_in_one_iteration(setup):
+    s, sy, init, norm = setup
+    st = L.LbcdSettings(outage_draws=0)
+    d, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     blocks=stubs(), settings=st, max_iter=5)
+    assert info["status"] == "converged" and info["stop_reason"] == "all_rules"
+    assert info["iterations"] == 1
+    tr = info["trajectory"][0]
+    assert tr["delta_f"] == 0.0 and tr["delta_theta"] == 0.0
+    assert info["rules"] == {"i": True, "ii": True, "iii": True, "iv": True}
+    # discretised output lies on the 3-bit grid; continuous design is the init
+    step = 2 * np.pi / 2 ** s.phase_bits
+    for th in (d.theta_comm, d.theta_sense, d.theta_ce):
+        q = np.asarray(th) / step
+        np.testing.assert_allclose(q, np.round(q), atol=1e-9)
+    u_ref = float(utility(sy, init, s, 0.5, norm))
+    assert info["objective_history"][0] == pytest.approx(u_ref - 1e3 * _np_penalty(init, s.delta_phi),
+                                                         rel=1e-12)
+
+
+def test_rule_iii_blocks_stopping_and_lambda_schedule(setup):
+    s, sy, init, norm = setup
+    crb0 = float(crb_total(sy, init, s))
+    st = L.LbcdSettings(outage_draws=0, crb_max=0.5 * crb0, kappa_lambda=3.0, lambda_max=20.0)
+    _, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     blocks=stubs(), settings=st, max_iter=4, discretize=False)
+    assert info["status"] == "max_iterations" and info["iterations"] == 4
+    for tr in info["trajectory"]:
+        assert tr["rules"]["iii"] is False and tr["rules"]["i"] and tr["rules"]["iv"]
+        assert tr["eps_crb"] == pytest.approx(0.5 * crb0, rel=1e-10)
+    # (C4): lambda^(t) = min(3^(t-1), 20)
+    assert [tr["lambda_phi"] for tr in info["trajectory"]] == [1.0, 3.0, 9.0, 20.0]
+
+
+def test_lambda_carried_from_block_c(setup):
+    s, sy, init, norm = setup
+
+    def c_stub(system, design, s, *, alpha, norm, lambda_phi, **kw):
+        return design, {"status": "ok", "lambda_phi": 50.0}
+
+    st = L.LbcdSettings(outage_draws=0, crb_max=0.0, kappa_lambda=2.0, lambda_max=1e3)
+    _, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     blocks=stubs(C=c_stub), settings=st, max_iter=3, discretize=False)
+    assert [tr["lambda_phi"] for tr in info["trajectory"]] == [1.0, 50.0, 100.0]
+
+
+def test_rule_ii_outage_values(setup):
+    s, sy, init, norm = setup
+    st = L.LbcdSettings(outage_draws=64)
+    # r_min above any achievable rate: outage 1 for every user -> eps = 1 - eps_out, rule fails
+    s_hi = dataclasses.replace(s, r_min=1e3)
+    _, info = L.lbcd(sy, s_hi, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     blocks=stubs(), settings=st, max_iter=2, discretize=False)
+    tr = info["trajectory"][-1]
+    assert tr["outage"] == [1.0, 1.0]
+    assert tr["eps_outage"] == pytest.approx(1.0 - s.eps_out) and tr["rules"]["ii"] is False
+    assert info["status"] == "max_iterations"
+    # r_min = 0: secrecy rates are >= 0, never < 0 -> outage 0; the printed |P - eps_out| would be
+    # eps_out > 0 and block stopping, the one-sided rule holds.
+    s_lo = dataclasses.replace(s, r_min=0.0)
+    _, info = L.lbcd(sy, s_lo, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     blocks=stubs(), settings=st, max_iter=2, discretize=False)
+    tr = info["trajectory"][0]
+    assert tr["outage"] == [0.0, 0.0] and tr["eps_outage"] == 0.0
+    assert tr["eps_outage_literal"] == pytest.approx(s.eps_out)
+    assert info["status"] == "converged"
+
+
+def test_outage_kernel_matches_certificate(setup):
+    """Driver's jitted outage MC vs ``certify_sim`` (eval model swapped for the design model):
+    two independent binomial estimates, |difference| within 5 sigma of the pooled std."""
+    import equinox as eqx
+    from jisac.evaluation.sim import certify_sim
+
+    s, sy, init, _ = setup
+    s2 = dataclasses.replace(s, r_min=0.05)
+    n = 4000
+    p1 = L.outage_probabilities(sy, init, s2, jax.random.PRNGKey(1), n)
+    sys_d = eqx.tree_at(lambda x: x.h_inter_eval, sy, sy.h_inter)
+    p2 = np.asarray(certify_sim(sys_d, init, s2, jax.random.PRNGKey(2), n_draws=n, chunk=n)
+                    ["secrecy_outage"])
+    pbar = 0.5 * (p1 + p2)
+    sd = np.sqrt(np.maximum(2 * pbar * (1 - pbar) / n, 1e-12))
+    assert np.all(np.abs(p1 - p2) <= 5 * sd + 1e-12)
+
+
+def test_column_phase_is_not_a_parameter_change(setup):
+    s, sy, init, norm = setup
+
+    def b_rot(system, design, s, *, eps_csi, robust, key, **kw):
+        ph = jnp.exp(1j * jnp.linspace(0.3, 2.0, design.W_BB.shape[1]))
+        return _replace(design, W_BB=design.W_BB * ph[None, :]), {"status": "optimal"}
+
+    st = L.LbcdSettings(outage_draws=0)
+    _, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     blocks=stubs(B=b_rot), settings=st, max_iter=3, discretize=False)
+    assert info["trajectory"][0]["delta_theta"] < 1e-12 and info["status"] == "converged"
+
+
+def test_failing_block_keeps_design_and_stops(setup):
+    s, sy, init, norm = setup
+
+    def b_fail(system, design, s, **kw):
+        raise RuntimeError("solver exploded")
+
+    st = L.LbcdSettings(outage_draws=0, crb_max=0.0, max_block_failures=2)
+    d, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     blocks=stubs(B=b_fail), settings=st, max_iter=10, discretize=False)
+    assert info["status"] == "block_failure" and info["iterations"] == 2
+    b_entries = [e for e in info["block_log"] if e["block"] == "B"]
+    assert len(b_entries) == 2 and all(e["reason"] == "failed" and not e["accepted"] for e in b_entries)
+    assert "solver exploded" in b_entries[0]["status"]
+    np.testing.assert_array_equal(np.asarray(d.W_BB), np.asarray(init.W_BB))
+
+
+def test_infeasible_or_nonfinite_outputs_rejected(setup):
+    s, sy, init, norm = setup
+
+    def d_bad(system, design, s, *, alpha, norm, **kw):       # breaks (23a)
+        return _replace(design, tau=design.tau.at[2].add(0.5)), {"status": "ok"}
+
+    def a_nan(system, design, s, *, alpha, norm, **kw):
+        return _replace(design, theta_sense=design.theta_sense * jnp.nan), {"status": "ok"}
+
+    st = L.LbcdSettings(outage_draws=0)
+    d, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     blocks=stubs(D=d_bad, A=a_nan), settings=st, max_iter=3, discretize=False)
+    reasons = {e["block"]: e["reason"] for e in info["block_log"]}
+    assert reasons["D"] == "infeasible_output" and reasons["A"] == "non_finite"
+    np.testing.assert_array_equal(np.asarray(d.tau), np.asarray(init.tau))
+
+
+def test_best_iterate_and_monotone_history(setup):
+    """Stub C alternates between the better and the worse of two random phase moves; stub B
+    halves the beams (accepted without ascent test, lowers U). Checks: ascent safeguard on
+    A/C/D entries, the history is the running best merit, and the returned continuous design's
+    merit (recomputed with the penalty written here) equals the last history value."""
+    s, sy, init, norm = setup
+    alpha = 0.5
+    calls = {"n": 0}
+    rng = np.random.default_rng(7)
+
+    def c_alt(system, design, s, *, alpha, norm, lambda_phi, **kw):
+        calls["n"] += 1
+        dlt = 0.3 * rng.standard_normal(design.theta_comm.shape)
+        cands = [_replace(design, theta_comm=design.theta_comm + sg * dlt) for sg in (1.0, -1.0)]
+        us = [float(utility(system, c, s, alpha, norm)) for c in cands]
+        pick = int(np.argmax(us)) if calls["n"] % 2 else int(np.argmin(us))
+        return cands[pick], {"status": "ok"}
+
+    def b_half(system, design, s, *, eps_csi, robust, key, **kw):
+        return _replace(design, W_BB=design.W_BB * (0.5 if calls["n"] == 3 else 1.0),
+                        R_AN=design.R_AN), {"status": "optimal"}
+
+    st = L.LbcdSettings(outage_draws=0, crb_max=0.0)
+    _, info = L.lbcd(sy, s, alpha=alpha, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     blocks=stubs(C=c_alt, B=b_half), settings=st, max_iter=8, discretize=False)
+    h = np.asarray(info["objective_history"])
+    assert np.all(np.diff(h) >= 0.0)
+    c_log = [e for e in info["block_log"] if e["block"] == "C"]
+    assert any(e["accepted"] for e in c_log) and any(e["reason"] == "non_ascent" for e in c_log)
+    for e in info["block_log"]:
+        if e["block"] in "ACD" and e["accepted"]:
+            assert e["f_after"] >= e["f_before"] - 1e-9 * max(1.0, abs(e["f_before"]))
+        if e["reason"] == "non_ascent":
+            assert e["f_after"] < e["f_before"]
+    merits = [tr["utility"] - 1e3 * tr["penalty"] for tr in info["trajectory"]]
+    np.testing.assert_allclose(h, np.maximum.accumulate(merits), rtol=1e-12)
+    dc = info["design_continuous"]
+    ref = float(utility(sy, dc, s, alpha, norm)) - 1e3 * _np_penalty(dc, s.delta_phi)
+    assert h[-1] == pytest.approx(ref, rel=1e-10, abs=1e-12)
+    # the beam-halving B made the raw trajectory drop at least once while the history did not
+    us = [tr["utility"] for tr in info["trajectory"]]
+    assert np.any(np.diff(us) < 0)
+
+
+def test_normalizers_from_single_objective_runs(setup):
+    s, sy, init, _ = setup
+    st = L.LbcdSettings(outage_draws=0)
+    nrm, d0, d1, info = L.compute_normalizers(sy, s, max_iter=2, settings=st, blocks=stubs(),
+                                              use_cache=False)
+    # identity blocks: both runs return the initial design
+    assert nrm.r_max == pytest.approx(float(secrecy_throughput(sy, init, s)), rel=1e-12)
+    assert nrm.crb_min == pytest.approx(float(crb_total(sy, init, s)), rel=1e-12)
+    assert info["norm_status"] == ["converged", "converged"]
+    b = stubs()
+    again = L.compute_normalizers(sy, s, max_iter=2, settings=st, blocks=b)
+    assert L.compute_normalizers(sy, s, max_iter=2, settings=st, blocks=b) is again
+
+
+@pytest.mark.slow
+def test_real_blocks_end_to_end(setup):
+    s, sy, init, norm = setup
+    d, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), max_iter=3)
+    assert info["status"] in ("converged", "max_iterations")
+    h = np.asarray(info["objective_history"])
+    assert np.all(np.diff(h) >= 0.0) and np.all(np.isfinite(h))
+    v = info["constraints"]
+    assert max(v["time"], v["energy"], v["power_comm"], v["power_sense"]) <= 1e-4
+    assert v["reconfiguration"] <= 1e-9 or info["discretization"].get("status") != "ok"
