@@ -385,33 +385,226 @@ def _num(v: Any) -> float | None:
         return None
 
 
+PLOT_KINDS = ("line", "history", "slots", "beampattern", "ratio")
+
+
+def _y_spec(y: Any, i: int) -> dict:
+    """One y entry of the metadata, normalised (see docs/sweeps.md, "Plot kinds")."""
+    if not isinstance(y, Mapping):
+        y = {"metric": str(y)}
+    spec = dict(y)
+    spec["metric"] = str(spec["metric"])
+    spec.setdefault("label", spec["metric"])
+    spec["label"] = str(spec["label"])
+    spec.setdefault("panel", i)
+    spec["column"] = spec.get("column") or value_column(spec)
+    return spec
+
+
 def resolve_plot(meta: Mapping, rows: Sequence[Mapping], params: Sequence[str],
                  metric_cols: Sequence[str]) -> dict:
-    """Fill in x, series and y of the figure (from the sweep metadata, else inferred)."""
+    """Fill in x, series and y of the figure (from the sweep metadata, else inferred).
+
+    Besides x/series/y/title/logx/logy, the result keeps the plot kind (``plot``, default
+    ``line``) and every other key of the metadata under ``meta``; each y entry gets ``column``
+    (the results.csv column holding its per-drop value) and ``panel``.
+    """
     x = meta.get("x")
     if not x:
         numeric = [k for k in params if k != "seed" and all(_num(r.get(k)) is not None for r in rows)]
         x = numeric[0] if numeric else None
     series = _as_list(meta.get("series")) if meta.get("series") is not None else \
         [k for k in params if k != x]
-    ys = []
-    for y in meta.get("y") or []:
-        if isinstance(y, Mapping):
-            ys.append({"metric": str(y["metric"]), "label": str(y.get("label", y["metric"]))})
-        else:
-            ys.append({"metric": str(y), "label": str(y)})
+    ys = [_y_spec(y, i) for i, y in enumerate(meta.get("y") or [])]
     if not ys:
         for k in metric_cols:
             if k in BOOKKEEPING:
                 continue
             if any(_num(r.get(k)) is not None and not isinstance(r.get(k), str) for r in rows):
-                ys.append({"metric": k, "label": k})
+                ys.append(_y_spec({"metric": k, "label": k}, len(ys)))
         ys = ys[:4]
+    kind = str(meta.get("plot", "line"))
+    if kind not in PLOT_KINDS:
+        raise ValueError(f"sweep.plot={kind!r}: unknown plot kind; one of {list(PLOT_KINDS)}")
     return {
         "x": x, "x_label": meta.get("x_label", x or "job"), "series": series, "y": ys,
         "title": meta.get("title", meta.get("name", "")),
         "logx": bool(meta.get("logx", False)), "logy": bool(meta.get("logy", False)),
+        "kind": kind, "meta": dict(meta),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# values of a metric path per drop (array metrics reduced as the y entry says)
+
+_MISSING = object()
+REDUCERS = {"mean": np.mean, "max": np.max, "min": np.min, "sum": np.sum,
+            "norm": lambda a: float(np.sqrt(np.sum(np.abs(a) ** 2)))}
+
+
+def _get_path(d: Any, path: str) -> Any:
+    cur = d
+    for part in path.split("."):
+        if isinstance(cur, Mapping) and part in cur:
+            cur = cur[part]
+        else:
+            return _MISSING
+    return cur
+
+
+def raw_drop_values(metrics: Mapping, n_drops: int, path: str) -> list:
+    """Per-drop raw values (any shape, ``None`` where absent) of a dotted metric path.
+
+    Looked up, in order: in every ``drops[i]`` (run_job's per-drop dicts); in a top-level list
+    of length ``n_drops`` (``certificate.lu_outage`` -> ``certificate[i]["lu_outage"]``,
+    ``objective_history`` as one list per drop); else the job-level value, repeated."""
+    drops = metrics.get("drops")
+    if isinstance(drops, list) and len(drops) == n_drops:
+        vals = [_get_path(dr, path) for dr in drops]
+        if any(v is not _MISSING for v in vals):
+            return [None if v is _MISSING else v for v in vals]
+    head, _, rest = path.partition(".")
+    v = metrics.get(head, _MISSING)
+    if isinstance(v, list) and len(v) == n_drops and (rest or all(isinstance(e, (list, Mapping)) for e in v)):
+        out = [(_get_path(e, rest) if rest else e) for e in v]
+        return [None if e is _MISSING else e for e in out]
+    v = _get_path(metrics, path)
+    return [None if v is _MISSING else v] * n_drops
+
+
+def _to_array(v: Any) -> np.ndarray | None:
+    if v is None or isinstance(v, (str, bool)):
+        return None
+    if isinstance(v, Mapping) and set(v) == {"re", "im"}:
+        v = np.asarray(v["re"], float) + 1j * np.asarray(v["im"], float)
+    try:
+        a = np.asarray(v)
+    except (TypeError, ValueError):
+        return None
+    if a.dtype == object or a.dtype.kind not in "biufc":
+        return None
+    return np.abs(a) if a.dtype.kind == "c" else a.astype(float)
+
+
+def reduce_value(v: Any, spec: Mapping) -> float | None:
+    """A y entry's scalar from one drop's raw value: ``index`` (int, or list of ints, one per
+    leading axis), then ``reduce`` (mean/max/min/sum/norm over what is left), then ``scale``.
+    None when the value is absent, or still not a scalar."""
+    a = _to_array(v)
+    if a is None:
+        return None
+    idx = spec.get("index")
+    if idx is not None:
+        try:
+            for i in (idx if isinstance(idx, (list, tuple)) else [idx]):
+                a = a[int(i)]
+        except (IndexError, TypeError):
+            return None
+        a = np.asarray(a, float)
+    red = spec.get("reduce")
+    if red is not None:
+        if a.size == 0:
+            return None
+        a = np.asarray(REDUCERS[str(red)](a), float)
+    if a.ndim != 0:
+        return None
+    return float(a) * float(spec.get("scale", 1.0))
+
+
+def value_column(spec: Mapping) -> str:
+    """Column name of a y entry: the metric itself, or ``metric[index,reduce,xscale]``."""
+    parts = []
+    if spec.get("index") is not None:
+        idx = spec["index"]
+        parts.append(",".join(str(i) for i in idx) if isinstance(idx, (list, tuple)) else str(idx))
+    if spec.get("reduce") is not None:
+        if str(spec["reduce"]) not in REDUCERS:
+            raise ValueError(f"y {spec['metric']!r}: reduce={spec['reduce']!r}; one of {sorted(REDUCERS)}")
+        parts.append(str(spec["reduce"]))
+    if spec.get("scale") is not None and float(spec["scale"]) != 1.0:
+        parts.append(f"x{spec['scale']:g}" if isinstance(spec["scale"], (int, float)) else f"x{spec['scale']}")
+    return f"{spec['metric']}[{','.join(parts)}]" if parts else str(spec["metric"])
+
+
+def add_value_columns(c: "Collected", plot: Mapping) -> None:
+    """Per-drop values of every y entry that is not already a plain scalar column (a metric
+    nested in the per-drop dicts, an array reduced by index/reduce, a scaled value): added to
+    ``c.rows`` (OK jobs only) and ``c.metric_cols`` under the entry's ``column``."""
+    by_rel = {j["rel"]: j for j in c.jobs}
+    for spec in plot["y"]:
+        col = spec["column"]
+        plain = col == spec["metric"] and col in c.metric_cols
+        if plain:
+            continue
+        cache: dict[str, list] = {}
+        for r in c.rows:
+            j = by_rel.get(r["run_dir"])
+            if j is None or not status_ok(j["status"]):
+                r.setdefault(col, None)
+                continue
+            if j["rel"] not in cache:
+                raw = raw_drop_values(j["metrics"], j["n_drops"], spec["metric"])
+                cache[j["rel"]] = [reduce_value(v, spec) for v in raw]
+            vals = cache[j["rel"]]
+            r[col] = vals[r["drop"]] if r["drop"] < len(vals) else None
+        if col not in c.metric_cols:
+            c.metric_cols.append(col)
+
+
+def apply_x_metric(c: "Collected", plot: Mapping, sweep_dir: Path) -> None:
+    """``sweep.x_metric``: plot x from a saved quantity instead of the swept parameter.
+
+    ``{source: length}``: x is the number of entries of the (list-valued) x parameter.
+
+    ``{source: design|metrics, key, power, normalise_by, reduce}``: per job, the array ``key``
+    (design.npz, or a metric path) to the ``power``, divided elementwise by the squared norm
+    over the last axis of ``normalise_by`` (a design.npz key; e.g. ``tau**2 / ||G_hat_m||^2``),
+    then averaged (``reduce``, default mean) over everything (drops, users). Jobs without the
+    value (failed, not started) take the mean x of the jobs with the same parameter value.
+    The row's x column is replaced (results.csv keeps the parameter in ``<x>.param``)."""
+    spec = plot["meta"].get("x_metric")
+    if not spec:
+        return
+    x = plot["x"]
+    per_job: dict[str, float] = {}
+    for j in c.jobs:
+        if spec.get("source") == "length":
+            # a list-valued parameter plotted by its length (e.g. E = len(eve_positions))
+            v = j["params"].get(x)
+            v = json.loads(v) if isinstance(v, str) else v
+            if isinstance(v, (list, tuple)):
+                per_job[j["rel"]] = float(len(v))
+            continue
+        if not status_ok(j["status"]):
+            continue
+        try:
+            if spec.get("source", "design") == "design":
+                d = jio.read_npz(j["run_dir"] / jio.DESIGN_FILE)
+                a = np.abs(np.asarray(d[spec["key"]])).astype(float)
+            else:
+                raw = raw_drop_values(j["metrics"], j["n_drops"], str(spec["key"]))
+                a = np.asarray([_to_array(v) for v in raw], float)
+            a = a ** float(spec.get("power", 1.0))
+            if spec.get("normalise_by"):
+                ref = np.asarray(jio.read_npz(j["run_dir"] / jio.DESIGN_FILE)[spec["normalise_by"]])
+                a = a / np.sum(np.abs(ref) ** 2, axis=-1)
+            per_job[j["rel"]] = float(REDUCERS[str(spec.get("reduce", "mean"))](a))
+        except (OSError, KeyError, ValueError, TypeError):
+            continue
+    by_param: dict[Any, list] = defaultdict(list)
+    for j in c.jobs:
+        if j["rel"] in per_job:
+            by_param[_cell(j["params"].get(x))].append(per_job[j["rel"]])
+    for j in c.jobs:
+        if j["rel"] not in per_job:
+            vals = by_param.get(_cell(j["params"].get(x)))
+            per_job[j["rel"]] = float(np.mean(vals)) if vals else math.nan
+    pcol = f"{x}.param"
+    for r in c.rows:
+        r[pcol] = r.get(x)
+        r[x] = per_job.get(r["run_dir"], math.nan)
+    if pcol not in c.params:
+        c.params.append(pcol)
 
 
 def summarize(rows: Sequence[Mapping], plot: Mapping) -> list[dict]:
@@ -419,7 +612,7 @@ def summarize(rows: Sequence[Mapping], plot: Mapping) -> list[dict]:
     out = []
     x = plot["x"]
     for y in plot["y"]:
-        metric = y["metric"]
+        metric = y.get("column", y["metric"])
         groups: dict[tuple, dict] = defaultdict(lambda: {"vals": [], "failed": set(), "statuses": set(), "nan": 0})
         for r in rows:
             key = (_series_label(r, plot["series"]), r.get(x) if x else r["run_dir"])
@@ -458,91 +651,214 @@ def _x_sorted(values: Iterable[Any]) -> list:
     return sorted(vals, key=str)
 
 
-def render_figure(summary: Sequence[Mapping], plot: Mapping):
-    """Matplotlib figure (Agg): one panel per y metric, see module docstring."""
+def _panels(ys: Sequence[Mapping]) -> list[list[Mapping]]:
+    """y entries grouped by their ``panel`` (first appearance order)."""
+    order: dict[Any, list] = {}
+    for y in ys:
+        order.setdefault(y.get("panel", len(order)), []).append(y)
+    return list(order.values())
+
+
+def _subplots(n: int, ncols: int, sharex: bool):
+    import matplotlib.pyplot as plt
+
+    ncols = max(1, min(int(ncols), n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 3.6 * nrows), squeeze=False,
+                             sharex=sharex and ncols == 1)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n], axes
+
+
+def hline_specs(meta: Mapping, jobs: Sequence[Mapping] = ()) -> list[dict]:
+    """``sweep.hlines`` / ``sweep.vlines``: ``[{value | param, label, panel}]`` reference lines;
+    ``param`` (a dotted config key) takes the value from the first job that has it (e.g.
+    ``scenario.eps_out``); ``panel`` (index) limits a line to one panel."""
+    out = []
+    lines = [dict(h) for h in meta.get("hlines") or []]
+    lines += [{**h, "vertical": True} for h in meta.get("vlines") or []]
+    for h in lines:
+        v = h.get("value")
+        if v is None and h.get("param"):
+            v = next((_num(j["params"].get(h["param"])) for j in jobs
+                      if _num(j["params"].get(h["param"])) is not None), None)
+        if v is not None:
+            out.append({"value": float(v), "label": str(h.get("label", h.get("param", ""))),
+                        "panel": h.get("panel"), "vertical": bool(h.get("vertical"))})
+    return out
+
+
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def render_figure(summary: Sequence[Mapping], plot: Mapping, hlines: Sequence[Mapping] = ()):
+    """Matplotlib figure (Agg): one panel per y metric (or per ``panel`` group of y entries,
+    ``sweep.ncols`` columns), see module docstring. In a panel with several entries, colour is
+    the series and line style the entry (or its ``style``); an entry's ``legend`` is appended
+    to the series name. ``hlines``: reference horizontal lines (:func:`hline_specs`)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
     from matplotlib.transforms import blended_transform_factory
 
-    ys = plot["y"] or [{"metric": "", "label": "(no numeric metric)"}]
-    fig, axes = plt.subplots(len(ys), 1, figsize=(6.4, 3.6 * len(ys)), squeeze=False, sharex=True)
+    ys = plot["y"] or [{"metric": "", "label": "(no numeric metric)", "column": "", "panel": 0}]
+    panels = _panels(ys)
+    meta = plot.get("meta") or {}
+    fig, flat, axes = _subplots(len(panels), meta.get("ncols", 1), sharex=True)
     all_x = _x_sorted(s["x"] for s in summary)
     numeric_x = all(_num(v) is not None for v in all_x)
     pos = (lambda v: _num(v)) if numeric_x else (lambda v: float(all_x.index(v)))
     n_failed_total = 0
-    for ax, y in zip(axes[:, 0], ys):
-        items = [s for s in summary if s["metric"] == y["metric"]]
-        series = list(dict.fromkeys(s["series"] for s in items))
-        failed_x, failed_n = [], 0
-        for i, name in enumerate(series):
-            pts = sorted((s for s in items if s["series"] == name), key=lambda s: pos(s["x"]))
-            good = [s for s in pts if s["n"] > 0]
-            color = f"C{i % 10}"
-            if good:
-                xs = np.array([pos(s["x"]) for s in good])
-                ax.plot(xs, [s["mean"] for s in good], "o-", color=color, label=name or y["metric"], ms=4)
-                ax.fill_between(xs, [s["ci95_lo"] for s in good], [s["ci95_hi"] for s in good],
-                                color=color, alpha=0.2, lw=0)
-            for s in pts:
-                if s["n_failed_jobs"] or s["n_nonfinite_drops"]:
-                    failed_x.append(pos(s["x"]))
-                    failed_n += s["n_failed_jobs"]
+    all_series = list(dict.fromkeys(s["series"] for s in summary))
+    for p_i, (ax, group) in enumerate(zip(flat, panels)):
+        failed_x, failed_n, n_drop, any_good = [], 0, 0, False
+        for e_i, y in enumerate(group):
+            col = y.get("column", y["metric"])
+            items = [s for s in summary if s["metric"] == col]
+            series = list(dict.fromkeys(s["series"] for s in items))
+            ls = y.get("style") or LINESTYLES[e_i % len(LINESTYLES)]
+            for name in series:
+                pts = sorted((s for s in items if s["series"] == name), key=lambda s: pos(s["x"]))
+                good = [s for s in pts if s["n"] > 0]
+                color = f"C{all_series.index(name) % 10}"
+                label = name or y["metric"]
+                if y.get("legend"):
+                    label = f"{name}: {y['legend']}" if name else str(y["legend"])
+                if good:
+                    any_good = True
+                    xs = np.array([pos(s["x"]) for s in good])
+                    ax.plot(xs, [s["mean"] for s in good], marker="o", linestyle=ls, color=color,
+                            label=label, ms=4)
+                    ax.fill_between(xs, [s["ci95_lo"] for s in good], [s["ci95_hi"] for s in good],
+                                    color=color, alpha=0.2, lw=0)
+                for s in pts:
+                    if s["n_failed_jobs"] or s["n_nonfinite_drops"]:
+                        failed_x.append(pos(s["x"]))
+                        failed_n += s["n_failed_jobs"]
+            n_drop += sum(s["n_nonfinite_drops"] for s in items)
         if failed_x:
             tr = blended_transform_factory(ax.transData, ax.transAxes)
-            n_drop = sum(s["n_nonfinite_drops"] for s in items)
             lab = f"failed/infeasible/incomplete: {failed_n} job(s)"
             if n_drop:
                 lab += f", {n_drop} non-finite drop(s)"
             ax.plot(failed_x, [0.04] * len(failed_x), "x", color="red", ms=9, mew=2,
                     transform=tr, clip_on=False, label=lab, linestyle="none")
         n_failed_total = max(n_failed_total, failed_n)
-        if not any(s["n"] > 0 for s in items):
-            ax.text(0.5, 0.5, f"no finite values of {y['metric']!r}", ha="center", va="center",
-                    transform=ax.transAxes, color="0.4")
-        ax.set_ylabel(y["label"])
-        if plot.get("logy"):
+        for h in hlines:
+            if h.get("panel") is None or h["panel"] == p_i:
+                draw_line = ax.axvline if h.get("vertical") else ax.axhline
+                draw_line(h["value"], color="k", linestyle="--", lw=1.2, label=h["label"])
+        if not any_good:
+            ax.text(0.5, 0.5, "no finite values of " + ", ".join(repr(y["metric"]) for y in group),
+                    ha="center", va="center", transform=ax.transAxes, color="0.4")
+        ax.set_ylabel(group[0]["label"] if len({y["label"] for y in group}) == 1
+                      else " / ".join(dict.fromkeys(y["label"] for y in group)))
+        if group[0].get("title"):
+            ax.set_title(str(group[0]["title"]), fontsize="medium")
+        if plot.get("logy") or group[0].get("logy"):
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
-    ax_last = axes[-1, 0]
-    ax_last.set_xlabel(plot["x_label"])
-    if plot.get("logx") and numeric_x:
-        ax_last.set_xscale("log")
-    if not numeric_x:
-        ax_last.set_xticks(range(len(all_x)), [str(v) for v in all_x], rotation=30, ha="right")
+        bottom = axes.shape[1] == 1 and p_i == len(flat) - 1 or axes.shape[1] > 1
+        if bottom:
+            ax.set_xlabel(plot["x_label"])
+            if plot.get("logx") and numeric_x:
+                ax.set_xscale("log")
+            if not numeric_x:
+                ax.set_xticks(range(len(all_x)), [str(v) for v in all_x], rotation=30, ha="right")
     title = plot.get("title") or ""
     note = "mean and 95% CI over drops"
     if n_failed_total:
         note += f"; {n_failed_total} failed job(s) marked x"
-    axes[0, 0].set_title(f"{title}\n{note}" if title else note, fontsize="medium")
+    _suptitle(fig, flat, title, note)
     fig.tight_layout()
     return fig
 
 
-def make_report(sweep_dir: str | Path, figure: bool = True) -> dict:
-    """Write results.csv, summary.csv and (unless ``figure=False``) figure.png/.pdf.
+def _suptitle(fig, flat, title: str, note: str) -> None:
+    """Figure title + note: on the single panel's axes (as before), else as a suptitle."""
+    text = f"{title}\n{note}" if title else note
+    if len(flat) == 1 and not flat[0].get_title():
+        flat[0].set_title(text, fontsize="medium")
+    else:
+        fig.suptitle(text, fontsize="medium")
 
-    Returns a dict of written paths and counts: ``csv``, ``summary``, ``png``, ``pdf``,
-    ``n_jobs``, ``n_rows``, ``n_failed``, ``status_counts``.
-    """
+
+SUMMARY_COLUMNS = ["metric", "series", "x", "n", "mean", "std", "ci95_lo", "ci95_hi",
+                   "n_failed_jobs", "n_nonfinite_drops", "failed_statuses"]
+
+
+def markdown_table(summary: Sequence[Mapping], x_label: str = "x") -> str:
+    """One markdown table per metric: rows x, columns series, cells ``mean [ci95_lo, ci95_hi]
+    (n)``; ``failed`` where only failed jobs are at that point."""
+    out = []
+    for metric in dict.fromkeys(s["metric"] for s in summary):
+        items = [s for s in summary if s["metric"] == metric]
+        series = list(dict.fromkeys(str(s["series"]) for s in items))
+        xs = _x_sorted(s["x"] for s in items)
+        cell = {(str(s["series"]), s["x"]): s for s in items}
+        out.append(f"### {metric}\n")
+        out.append("| " + " | ".join([x_label] + [v or metric for v in series]) + " |")
+        out.append("|" + "---|" * (len(series) + 1))
+        for xv in xs:
+            row = [f"{xv:g}" if isinstance(xv, float) else str(xv)]
+            for name in series:
+                s = cell.get((name, xv))
+                if s is None:
+                    row.append("")
+                elif s["n"] > 0:
+                    lo, hi = s.get("ci95_lo", math.nan), s.get("ci95_hi", math.nan)
+                    row.append(f"{s['mean']:.4g} [{lo:.4g}, {hi:.4g}] ({s['n']})")
+                else:
+                    row.append(f"failed ({s.get('failed_statuses') or 'no finite value'})")
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def build(sweep_dir: str | Path) -> tuple[Collected, dict, list[dict], Any]:
+    """Collect a sweep and return ``(collected, plot, summary_rows, make_figure)``;
+    ``make_figure()`` renders the figure of the sweep's plot kind (``sweep.plot``)."""
     root = Path(sweep_dir)
     c = collect(root)
     if not c.jobs:
         raise FileNotFoundError(f"no run directories under {root}")
-    out: dict[str, Any] = {"csv": root / "results.csv", "summary": root / "summary.csv"}
-    jio.write_text_atomic(out["csv"], _csv_text(c.rows, c.columns))
     plot = resolve_plot(c.meta, c.rows, c.params, c.metric_cols)
-    summ = summarize(c.rows, plot)
-    scol = ["metric", "series", "x", "n", "mean", "std", "ci95_lo", "ci95_hi", "n_failed_jobs",
-            "n_nonfinite_drops", "failed_statuses"]
+    if plot["kind"] == "line":
+        add_value_columns(c, plot)
+        apply_x_metric(c, plot, root)
+        summ = summarize(c.rows, plot)
+        hl = hline_specs(plot["meta"], c.jobs)
+        return c, plot, summ, (lambda: render_figure(summ, plot, hl))
+    from experiments import figures
+
+    summ, draw = figures.KINDS[plot["kind"]](c, plot, root)
+    return c, plot, summ, draw
+
+
+def make_report(sweep_dir: str | Path, figure: bool = True) -> dict:
+    """Write results.csv, summary.csv, table.md and (unless ``figure=False``) figure.png/.pdf.
+
+    Returns a dict of written paths and counts: ``csv``, ``summary``, ``table``, ``png``,
+    ``pdf``, ``n_jobs``, ``n_rows``, ``n_failed``, ``status_counts``, ``plot``.
+    """
+    root = Path(sweep_dir)
+    c, plot, summ, draw = build(root)
+    out: dict[str, Any] = {"csv": root / "results.csv", "summary": root / "summary.csv",
+                           "table": root / "table.md"}
+    jio.write_text_atomic(out["csv"], _csv_text(c.rows, c.columns))
+    scol = list(SUMMARY_COLUMNS) + [k for k in dict.fromkeys(k for s in summ for k in s)
+                                    if k not in SUMMARY_COLUMNS]
     jio.write_text_atomic(out["summary"], _csv_text(summ, scol))
+    head = f"# {plot['title'] or root.name}\n\nmean [95% CI] (drops) per point; source: summary.csv\n\n"
+    jio.write_text_atomic(out["table"], head + markdown_table(summ, str(plot.get("table_x") or plot["x_label"])))
     if figure:
         import matplotlib.pyplot as plt
 
-        fig = render_figure(summ, plot)
+        fig = draw()
         for ext in ("png", "pdf"):
             buf = io.BytesIO()
             fig.savefig(buf, format=ext, dpi=150)

@@ -63,7 +63,16 @@ def _pipeline(job: JobConfig):
         from .systems.tris import realize_tris_drops
 
         def certify(sys_i, des_i, k):
-            return certify_tris(sys_i, des_i, s, k, n_draws=job.mc_draws, chunk=job.mc_chunk)
+            cert = certify_tris(sys_i, des_i, s, k, n_draws=job.mc_draws, chunk=job.mc_chunk)
+            if job.scheme.name in ("rsma", "trsma", "perfect_csi"):
+                # worst case over the bounded sets vs the S-procedure bounds, detection at
+                # sampled true distances, constraint residuals (always against the TRUE error
+                # sets, so perfect_csi shows what ignoring them costs)
+                from .evaluation.tris_robust import robust_certificate
+                cert["robust"] = robust_certificate(
+                    sys_i, des_i, s, jax.random.fold_in(k, 1), robust=True,
+                    detection=job.scheme.detection, power=job.scheme.power)
+            return cert
 
         def design_arrays(system, design):
             return {"W": design.W, "t": design.t, "C": design.C, "H_hat": system.H_hat,

@@ -30,6 +30,122 @@ class MrtParams:
                 raise ConfigError(f"scheme.{k}", v, "must lie in [0, 1)")
 
 
+_RSMA_POWER = ("element", "total")
+_RSMA_SOLVERS = ("Clarabel", "SCS")
+
+
+@dataclass(frozen=True)
+class RsmaParams:
+    """Paper-000 proposed robust TRIS-RSMA design, Algorithm 1 (conf/scheme/rsma.yaml).
+
+    ``power``: "element" (TRIS, (34d)) or "total" (traditional transceiver, TRSMA);
+    ``robust``: false is the perfect-CSI variant; ``detection``: the detection constraint (62)
+    (true in the paper; false only as an explicit, recorded departure);
+    ``max_iterations``/``tol``: null -> scenario.max_iterations / scenario.convergence_eps;
+    ``solver``: first conic solver (the other one is the fallback); ``n_random``: Gaussian
+    randomisations of the rank-1 recovery.
+    """
+
+    name: str = "rsma"
+    power: str = "element"
+    robust: bool = True
+    detection: bool = True
+    max_iterations: int | None = None
+    tol: float | None = None
+    solver: str = "Clarabel"
+    n_random: int = 20
+
+    def __post_init__(self):
+        if self.power not in _RSMA_POWER:
+            raise ConfigError("scheme.power", self.power, f"must be one of {list(_RSMA_POWER)}")
+        for k in ("robust", "detection"):
+            if not isinstance(getattr(self, k), bool):
+                raise ConfigError(f"scheme.{k}", getattr(self, k), "must be true or false")
+        if self.max_iterations is not None and (isinstance(self.max_iterations, bool)
+                                                or not isinstance(self.max_iterations, int)
+                                                or not 1 <= self.max_iterations <= 1000):
+            raise ConfigError("scheme.max_iterations", self.max_iterations,
+                              "must be null or an integer in [1, 1000]")
+        if self.tol is not None and (isinstance(self.tol, bool) or not isinstance(self.tol, (int, float))
+                                     or not 0.0 < self.tol < 1.0):
+            raise ConfigError("scheme.tol", self.tol, "must be null or lie in (0, 1)")
+        if self.solver not in _RSMA_SOLVERS:
+            raise ConfigError("scheme.solver", self.solver, f"must be one of {list(_RSMA_SOLVERS)}")
+        if isinstance(self.n_random, bool) or not isinstance(self.n_random, int) or not 0 <= self.n_random <= 10000:
+            raise ConfigError("scheme.n_random", self.n_random, "must be an integer in [0, 10000]")
+        if self.name == "trsma" and self.power != "total":
+            raise ConfigError("scheme.power", self.power, "trsma is the total-power variant: must be 'total'")
+        if self.name == "perfect_csi" and self.robust:
+            raise ConfigError("scheme.robust", self.robust, "perfect_csi is the non-robust variant: must be false")
+
+
+@dataclass(frozen=True)
+class TrsmaParams(RsmaParams):
+    name: str = "trsma"
+    power: str = "total"
+
+
+@dataclass(frozen=True)
+class PerfectCsiParams(RsmaParams):
+    name: str = "perfect_csi"
+    robust: bool = False
+
+
+@dataclass(frozen=True)
+class TrisAnParams:
+    """Paper-000 Sec.-V AN baselines (conf/scheme/{zf_an,sdp_an,sdma_an,noma_an}.yaml).
+
+    ``max_iterations``/``tol``: null -> scenario.max_iterations / scenario.convergence_eps
+    (SCA blocks per slot); ``n_randomizations``: Gaussian randomisations of the rank-1
+    recovery; ``detection_cap``: when the (62) power floor exceeds what the array can radiate,
+    it is capped at ``detection_cap * N * P_t`` and the cap is recorded in the design info
+    (docs/derivations/tris_baselines.md).
+    """
+
+    name: str = "sdma_an"
+    max_iterations: int | None = None
+    tol: float | None = None
+    n_randomizations: int = 30
+    detection_cap: float = 1.0
+
+    def __post_init__(self):
+        if self.max_iterations is not None and (isinstance(self.max_iterations, bool)
+                                                or not isinstance(self.max_iterations, int)
+                                                or not 1 <= self.max_iterations <= 1000):
+            raise ConfigError("scheme.max_iterations", self.max_iterations,
+                              "must be null or an integer in [1, 1000]")
+        if self.tol is not None and (isinstance(self.tol, bool) or not isinstance(self.tol, (int, float))
+                                     or not 0.0 < self.tol < 1.0):
+            raise ConfigError("scheme.tol", self.tol, "must be null or lie in (0, 1)")
+        if (isinstance(self.n_randomizations, bool) or not isinstance(self.n_randomizations, int)
+                or not 0 <= self.n_randomizations <= 10000):
+            raise ConfigError("scheme.n_randomizations", self.n_randomizations,
+                              "must be an integer in [0, 10000]")
+        if (isinstance(self.detection_cap, bool) or not isinstance(self.detection_cap, (int, float))
+                or not 0.0 < self.detection_cap <= 1.0):
+            raise ConfigError("scheme.detection_cap", self.detection_cap, "must lie in (0, 1]")
+
+
+@dataclass(frozen=True)
+class ZfAnParams(TrisAnParams):
+    name: str = "zf_an"
+
+
+@dataclass(frozen=True)
+class SdpAnParams(TrisAnParams):
+    name: str = "sdp_an"
+
+
+@dataclass(frozen=True)
+class SdmaAnParams(TrisAnParams):
+    name: str = "sdma_an"
+
+
+@dataclass(frozen=True)
+class NomaAnParams(TrisAnParams):
+    name: str = "noma_an"
+
+
 _LBCD_ORDERS = ("ABCDE", "EDABC")
 
 
@@ -116,7 +232,16 @@ class SchemeEntry:
 
 # kind -> name -> entry. Later issues add their optimisers here.
 REGISTRY: dict[str, dict[str, SchemeEntry]] = {
-    "tris_rsma": {"mrt": SchemeEntry(MrtParams, "jisac.designs.tris:design")},
+    "tris_rsma": {
+        "mrt": SchemeEntry(MrtParams, "jisac.designs.tris:design"),
+        "rsma": SchemeEntry(RsmaParams, "jisac.designs.tris_rsma:design"),
+        "trsma": SchemeEntry(TrsmaParams, "jisac.designs.tris_rsma:design"),
+        "perfect_csi": SchemeEntry(PerfectCsiParams, "jisac.designs.tris_rsma:design"),
+        "zf_an": SchemeEntry(ZfAnParams, "jisac.designs.tris_baselines:design_zf_an"),
+        "sdp_an": SchemeEntry(SdpAnParams, "jisac.designs.tris_baselines:design_sdp_an"),
+        "sdma_an": SchemeEntry(SdmaAnParams, "jisac.designs.tris_baselines:design_sdma_an"),
+        "noma_an": SchemeEntry(NomaAnParams, "jisac.designs.tris_baselines:design_noma_an"),
+    },
     "sim_isac": {
         "mrt": SchemeEntry(MrtParams, "jisac.designs.sim:design"),
         "lbcd": SchemeEntry(LbcdParams, "jisac.designs.sim_lbcd:design_lbcd"),

@@ -19,16 +19,23 @@ SMALL_SIM = dict(n_bs_antennas=4, bs_rows=2, n_rf_chains=2, n_layers=2, n_per_la
                  target_velocities_mps=(4.0,), target_rcs_m2=(1.0,), sensing_snapshots=8)
 
 
+# jitted once per file: eager evaluation of the jacfwd FIMs / the AM loop costs seconds
+_mrt = jax.jit(design_mrt, static_argnums=(1, 2))
+_realize = jax.jit(realize_sim_drops, static_argnums=(0, 2))
+_S = jax.jit(ob.secrecy_throughput, static_argnames=("s", "model"))
+_crb = jax.jit(ob.crb_total, static_argnames=("s", "model"))
+
+
 @pytest.fixture(scope="module")
 def setup():
     s = SimScenario(**SMALL_SIM)
-    sys = jax.tree_util.tree_map(lambda x: x[0], realize_sim_drops(s, jax.random.PRNGKey(7), 1))
-    d = design_mrt(sys, s, MrtParams())
+    sys = jax.tree_util.tree_map(lambda x: x[0], _realize(s, jax.random.PRNGKey(7), 1))
+    d = _mrt(sys, s, MrtParams())
     # half the sensing power, so the closed-form power update has something to do
     d = SimDesign(d.theta_comm, d.theta_sense, d.theta_ce, d.W_RF, d.W_BB, d.R_AN, d.tau,
                   0.5 * d.p_sense, d.p_comm)
-    norm = ob.Normalizers(r_max=float(ob.secrecy_throughput(sys, d, s)),
-                          crb_min=float(ob.crb_total(sys, d, s)))
+    norm = ob.Normalizers(r_max=float(_S(sys, d, s)),
+                          crb_min=float(_crb(sys, d, s)))
     new, info = sensing_block(sys, d, s, alpha=0.5, norm=norm, n_steps=12, delta_phi=1e3)
     return s, sys, d, norm, new, info
 
@@ -66,8 +73,8 @@ def test_crb_decreases_monotonically(setup):
     # CRB carries ~cond(K) eps ~ 1e-3 relative round-off on this ill-conditioned case
     # (see test_lbcd_objective), so equal values may differ by that much.
     assert np.all(np.diff(hist) <= 1e-3 * np.abs(hist[:-1]))
-    crb0 = float(ob.crb_total(sys, d, s))
-    crb1 = float(ob.crb_total(sys, new, s))
+    crb0 = float(_crb(sys, d, s))
+    crb1 = float(_crb(sys, new, s))
     np.testing.assert_allclose(info["crb_after"], crb1, rtol=1e-12)
     np.testing.assert_allclose(info["crb_before"], crb0, rtol=1e-12)
     # power doubling alone halves the CRB; the phases must do strictly better than that
@@ -89,4 +96,4 @@ def test_reconfiguration_constraint_respected(setup):
                          - np.exp(1j * np.asarray(d.theta_comm))) ** 2, axis=1)
     assert np.all(dist <= delta * (1 + 1e-12))
     assert info["residual"] == 0.0 and info["status"] in ("ok", "restored")
-    assert float(ob.crb_total(sys, new, s)) < float(ob.crb_total(sys, d, s))
+    assert float(_crb(sys, new, s)) < float(_crb(sys, d, s))

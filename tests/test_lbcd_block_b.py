@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from jisac.algorithms.sim_lbcd import block_b as bb
-from jisac.algorithms.sim_lbcd._layers import SLACK_WEIGHT, beamforming_layer, solve_beamforming_layer
+from jisac.algorithms.sim_lbcd._layers import (SLACK_WEIGHT, beamforming_layer, beamforming_problem,
+                                               solve_beamforming_direct, solve_beamforming_layer)
 from jisac.designs.sim import design_mrt
 from jisac.hardware.sim import sim_cascade
 from jisac.scenarios import SimScenario
@@ -111,6 +112,10 @@ def test_layer_matches_complex_cvxpy(inst):
     v_ref = value(np.stack([x.value for x in Vc]), Zc.value, sl.value)
     assert abs(prob.value - v_ref) < 1e-6 * max(1, abs(v_ref))   # my NumPy objective is cvxpy's
     assert abs(v_layer - v_ref) < 1e-6 * max(1, abs(v_ref))
+    # the plain-cvxpy backend (used for large M) solves the same cached problem
+    Vd, Zd, sld, st = solve_beamforming_direct(beamforming_problem(M, K, he.shape[0], True,
+                                                                   float(gamma)), params, "CLARABEL")
+    assert st == "optimal" and abs(value(Vd, Zd, sld) - v_ref) < 1e-6 * max(1, abs(v_ref))
     # layer solution feasible for the complex model: PSD, power, robust SINR (sampled boundary)
     assert min(np.linalg.eigvalsh(x).min() for x in (*V, Z)) > -1e-7
     assert np.trace(V.sum(0) + Z).real <= 1 + 1e-7
@@ -191,7 +196,7 @@ def test_non_robust_and_failure_paths(inst):
     """NR variant solves (no LMI, no outage rows); a zero power budget returns the previous design
     with a status instead of raising."""
     s, sys, d = inst
-    d1, info = bb.beamforming_block(sys, d, s, robust=False, key=jax.random.PRNGKey(7), n_rand=8,
+    d1, info = bb.beamforming_block(sys, d, s, robust=False, key=jax.random.PRNGKey(7), n_rand=16,
                                     solver="Clarabel")
     assert info["status"].startswith("optimal") and info["outage_slack"] is None
     assert "outage_surrogate" not in info

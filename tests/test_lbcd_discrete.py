@@ -26,13 +26,24 @@ SMALL_SIM = dict(n_bs_antennas=4, bs_rows=2, n_rf_chains=2, n_layers=2, n_per_la
 RTOL_CRB = 1e-6
 
 
+# the independent reference evaluation, jitted once per file (eager jacfwd FIMs are slow)
+_utility = jax.jit(ob.utility, static_argnames=("s", "model"))
+
+
+# jitted once per file: eager evaluation of the jacfwd FIMs / the AM loop costs seconds
+_mrt = jax.jit(design_mrt, static_argnums=(1, 2))
+_realize = jax.jit(realize_sim_drops, static_argnums=(0, 2))
+_S = jax.jit(ob.secrecy_throughput, static_argnames=("s", "model"))
+_crb = jax.jit(ob.crb_total, static_argnames=("s", "model"))
+
+
 @pytest.fixture(scope="module")
 def setup():
     s = SimScenario(**SMALL_SIM)
-    sys = jax.tree_util.tree_map(lambda x: x[0], realize_sim_drops(s, jax.random.PRNGKey(7), 1))
-    d = design_mrt(sys, s, MrtParams())
-    norm = ob.Normalizers(r_max=float(ob.secrecy_throughput(sys, d, s)),
-                          crb_min=float(ob.crb_total(sys, d, s)))
+    sys = jax.tree_util.tree_map(lambda x: x[0], _realize(s, jax.random.PRNGKey(7), 1))
+    d = _mrt(sys, s, MrtParams())
+    norm = ob.Normalizers(r_max=float(_S(sys, d, s)),
+                          crb_min=float(_crb(sys, d, s)))
     return s, sys, d, norm
 
 
@@ -47,7 +58,7 @@ def _on_grid(theta, bits):
     return np.all(np.abs(q - np.round(q)) < 1e-9) and np.all((q > -1e-9) & (q < 2 ** bits))
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_discretize_grid_and_never_worse(setup, seed):
     s, sys, d, norm = setup
     bits = 2 if seed % 2 else 3
@@ -65,8 +76,8 @@ def test_discretize_grid_and_never_worse(setup, seed):
     proj = SimDesign(*[jnp.mod(jnp.round(t * 2 ** bits / (2 * np.pi)), 2 ** bits) * 2 * np.pi / 2 ** bits
                        for t in (di.theta_comm, di.theta_sense, di.theta_ce)],
                      d.W_RF, d.W_BB, d.R_AN, d.tau, d.p_sense, d.p_comm)
-    u_proj = float(ob.utility(sys, proj, s, 0.5, norm))
-    u_disc = float(ob.utility(sys, dq, s, 0.5, norm))
+    u_proj = float(_utility(sys, proj, s, 0.5, norm))
+    u_disc = float(_utility(sys, dq, s, 0.5, norm))
     np.testing.assert_allclose(info["utility_projected"], u_proj, rtol=RTOL_CRB)
     np.testing.assert_allclose(info["utility_discrete"], u_disc, rtol=RTOL_CRB)
     # the local search never worsens U (strict improvements only) nor the (23h) residual
@@ -76,7 +87,7 @@ def test_discretize_grid_and_never_worse(setup, seed):
     assert info["residual"] <= r_proj
 
 
-@pytest.mark.parametrize("bits", [1, 2, 3, 4])
+@pytest.mark.parametrize("bits", [1, 2, 4])
 def test_quantization_bound_holds(setup, bits):
     """|U(Q_b(theta)) - U(theta)| <= (pi/2^b) sup_B ||grad U||_1 <= sqrt(N) (pi/2^b) sup ||grad||_2."""
     s, sys, d, norm = setup
@@ -85,8 +96,20 @@ def test_quantization_bound_holds(setup, bits):
     dq = SimDesign(*[jnp.mod(jnp.round(t * 2 ** bits / (2 * np.pi)), 2 ** bits) * 2 * np.pi / 2 ** bits
                      for t in (di.theta_comm, di.theta_sense, di.theta_ce)],
                    d.W_RF, d.W_BB, d.R_AN, d.tau, d.p_sense, d.p_comm)
-    actual = abs(float(ob.utility(sys, dq, s, 0.5, norm)) - float(ob.utility(sys, di, s, 0.5, norm)))
+    actual = abs(float(_utility(sys, dq, s, 0.5, norm)) - float(_utility(sys, di, s, 0.5, norm)))
     np.testing.assert_allclose(b["actual"], actual, rtol=RTOL_CRB)
     assert actual > 0
     assert actual <= b["bound"] <= b["bound_l2"] <= b["printed_55"]
     assert b["n_tot"] == 2 * s.n_layers * s.n_per_layer
+
+
+def test_per_layer_bits(setup):
+    """bits per layer (L,): each layer lands on its own grid; U still never worse."""
+    s, sys, d, norm = setup
+    di = _random_design(d, 21, 1.0)
+    dq, info = discretize(sys, di, s, alpha=0.5, norm=norm, bits=np.array([1, 3]), n_search=8,
+                          delta_phi=1e3)
+    for th in (dq.theta_comm, dq.theta_sense, dq.theta_ce):
+        assert _on_grid(np.asarray(th)[0], 1) and _on_grid(np.asarray(th)[1], 3)
+    assert not _on_grid(np.asarray(dq.theta_comm)[1], 1) or not _on_grid(np.asarray(dq.theta_sense)[1], 1)
+    assert info["utility_discrete"] >= info["utility_projected"] and info["bits"] == [1, 3]

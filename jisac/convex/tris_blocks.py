@@ -228,7 +228,7 @@ def _safe_sqrt(x):
 #   (67)  worst-case  |h^H w_k|^2 - chi_k (interference + sigma^2)  >=  sigma^2 eta_k,
 #   (73)  worst-case  g^H (W_k - iota_k W_c) g  <=  pi_km - neff_m xi_km,
 #   (46)  tr(H_k W_c) - gamma_c0 (sum_i tr(H_k W_i) + sigma^2)  >=  sigma^2 eta_c,
-# eta, xi >= 0, objective  max sum_k w_k eta_k + sum_km v_km xi_km + w_c eta_c  (weights = the
+# eta, xi signed, eta_c >= 0, objective  max sum_k w_k eta_k + sum_km v_km xi_km + w_c eta_c  (weights = the
 # first-order gains d log2(1+x)/dx of the B2 objective; see docs/derivations/tris_rsma.md,
 # "(P2.2) block" and "Algorithm 1 as implemented").
 # The LU outage constraint is written in the homogeneous threshold form
@@ -277,7 +277,7 @@ class P21MarginSlot(P21Slot):
                 f"chi{k}": chi[k], f"chih{k}": chi[k] * h_r, f"chiG{k}": chi[k] * G_r,
                 f"H{k}": H_r, f"gH{k}": gc0 * H_r, f"gn{k}": gc0 * noise[k], f"n{k}": noise[k],
                 f"nchi{k}": noise[k] * chi[k], f"eps{k}": f(inp["eps_sq"])[k],
-                f"wchi{k}": f(inp["w_chi"])[k],
+                f"wchi{k}": f(inp["w_chi"])[k], f"iota{k}": iota[k],
             }
         K_dist, dsq = f(inp["K_dist"]), f(inp["delta_sq"])
         w_iota = f(inp["w_iota"])
@@ -344,8 +344,11 @@ def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: 
     Wc, Wp = Wv[0].embedded, [w.embedded for w in Wv[1:]]
     Wsum = sum(w.embedded for w in Wv)
     N2 = 2 * N
-    eta = cp.Variable(K, nonneg=True, name="eta")
-    xi = cp.Variable(K * M, nonneg=True, name="xi")
+    # SINR / leakage margins are signed (B1 may trade one term against another; the driver's
+    # line search keeps the BCD monotone); the common-rate margin is >= 0 so that the previous
+    # common-rate split stays feasible.
+    eta = cp.Variable(K, name="eta")
+    xi = cp.Variable(K * M, name="xi")
     eta_c = cp.Variable(nonneg=True, name="eta_c")
     cons = [w >> 0 for w in (Wc, *Wp)]                                            # (34c)
     if power == "element":

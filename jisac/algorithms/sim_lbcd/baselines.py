@@ -7,8 +7,8 @@ The paper only names them; our precise definitions (``docs/derivations/sim_lbcd.
 * **TS** (time sharing): the sensing-only design (L-BCD at alpha = 1) supplies
   ``theta_sense``; the communication-only design (alpha = 0) supplies ``theta_comm, theta_ce,
   W_RF, W_BB, R_AN``. No joint optimisation. Time: ``tau_ce = tau_min``, the free time
-  ``F = 1 - 2 t_sw/T_slot - tau_min`` split ``tau_sense = clip(alpha F)``, ``tau_comm =
-  clip(F - tau_sense)`` (clip to ``[tau_min, tau_max]``); one transmit power for both phases,
+  ``F = 1 - 2 t_sw/T_slot - tau_min`` split ``tau_sense = clip(alpha F, tau_min, min(tau_max,
+  F - tau_min))``, ``tau_comm = clip(F - tau_sense, tau_min, tau_max)``; one transmit power for both phases,
   ``P = min(P_max, E_max / (T_slot (tau_sense + tau_comm)))`` (energy shared in proportion to
   time); ``W_BB, R_AN`` rescaled to ``P``. The two designs were made independently, so (23h) is
   restored by pulling ``theta_sense`` onto the ``delta_Phi`` ball around ``theta_comm``
@@ -42,6 +42,15 @@ __all__ = ["ts_time_power", "time_sharing", "comm_first", "sense_first", "sl_ris
            "sl_ris_system", "sl_ris", "nr_lbcd"]
 
 
+def _norm_only(system, s, norm, *, max_iter, tol, settings, blocks):
+    """``norm`` if given (no solves), else the cached L-BCD normalisers."""
+    if norm is not None:
+        return Normalizers(float(norm.r_max), float(norm.crb_min)), {}
+    nrm, _, _, info = compute_normalizers(system, s, robust=True, max_iter=max_iter, tol=tol,
+                                          settings=settings, blocks=blocks)
+    return nrm, info
+
+
 def _norms(system, s, norm, *, max_iter, tol, settings, blocks):
     """Normalisers + the two single-objective designs (cached; robust=True so every scheme,
     NR-LBCD included, shares one scale)."""
@@ -54,7 +63,7 @@ def _norms(system, s, norm, *, max_iter, tol, settings, blocks):
 def ts_time_power(s: SimScenario, alpha: float):
     """TS resources: ``(tau (3,), P)`` as in the module docstring (floats)."""
     free = 1.0 - 2.0 * s.t_switch / s.t_slot - s.tau_min
-    tau_s = min(max(alpha * free, s.tau_min), s.tau_max)
+    tau_s = min(max(alpha * free, s.tau_min), s.tau_max, free - s.tau_min)   # leave tau_min for comm
     tau_c = min(max(free - tau_s, s.tau_min), s.tau_max)
     p = min(s.p_bs_max, s.energy_budget / (s.t_slot * (tau_s + tau_c)))
     return (s.tau_min, tau_s, tau_c), p
@@ -66,10 +75,9 @@ def _finish(system, s, design, *, alpha, norm, discretize, blocks, info):
     info.setdefault("design_continuous", design)
     if not discretize:
         return design, info
-    if blocks is None:
-        from .discrete import discretize as disc_fn
-    else:
-        disc_fn = blocks["discretize"]
+    from . import lbcd as _lbcd_mod
+
+    disc_fn = (_lbcd_mod.default_blocks() if blocks is None else blocks)["discretize"]
     try:
         new, dinfo = disc_fn(system, design, s, alpha=alpha, norm=norm, bits=s.phase_bits)
         info["discretization"] = {k: v for k, v in dict(dinfo).items()
@@ -155,8 +163,8 @@ def sl_ris(system: SimSystem, s: SimScenario, ris_system: SimSystem, *, alpha,
            settings=None, blocks=None):
     """SL-RIS baseline on ``ris_system`` (one drop of :func:`sl_ris_system`), normalised by the
     SIM drop ``system``'s ``R_max``/``CRB_min``. Returns ``(design on the RIS, info)``."""
-    norm, _, _, ninfo = _norms(system, s, norm, max_iter=max_iter, tol=tol, settings=settings,
-                               blocks=blocks)
+    norm, ninfo = _norm_only(system, s, norm, max_iter=max_iter, tol=tol, settings=settings,
+                             blocks=blocks)
     s_ris = sl_ris_scenario(s)
     design, info = lbcd(ris_system, s_ris, alpha=alpha, norm=norm, robust=True, key=key,
                         max_iter=max_iter, tol=tol, discretize=discretize, settings=settings,
@@ -169,8 +177,8 @@ def sl_ris(system: SimSystem, s: SimScenario, ris_system: SimSystem, *, alpha,
 def nr_lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None = None, key,
             max_iter=None, tol=1e-3, discretize=True, settings=None, blocks=None):
     """NR-LBCD: L-BCD with ``robust=False`` (normalised like the robust run)."""
-    norm, _, _, ninfo = _norms(system, s, norm, max_iter=max_iter, tol=tol, settings=settings,
-                               blocks=blocks)
+    norm, ninfo = _norm_only(system, s, norm, max_iter=max_iter, tol=tol, settings=settings,
+                             blocks=blocks)
     design, info = lbcd(system, s, alpha=alpha, norm=norm, robust=False, key=key,
                         max_iter=max_iter, tol=tol, discretize=discretize, settings=settings,
                         blocks=blocks)

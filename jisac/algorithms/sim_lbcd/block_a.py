@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -47,6 +48,8 @@ from .block_c import penalized_layer_descent, reconfiguration_residual, restore_
 from .objective import Normalizers, comm_power, crb_total_theta
 
 __all__ = ["optimal_sensing_power", "sensing_block"]
+
+_crb = jax.jit(crb_total_theta, static_argnames=("s", "model"))
 
 
 def optimal_sensing_power(design: SimDesign, s: SimScenario):
@@ -85,7 +88,7 @@ def sensing_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alpha
     """
     delta = float(s.delta_phi if delta_phi is None else delta_phi)
     rdt = jnp.real(design.p_sense).dtype
-    crb_before = crb_total_theta(design.theta_sense, design.p_sense, system, design, s, model)
+    crb_before = _crb(design.theta_sense, design.p_sense, system, design, s, model)
     p_new, e_ok = optimal_sensing_power(design, s)
     f = _crb_objective(s, model)
     data = (system, design, p_new, jnp.asarray(alpha, rdt), jnp.asarray(norm.crb_min, rdt))
@@ -109,7 +112,7 @@ def sensing_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alpha
         status = "energy_infeasible"
     new = SimDesign(design.theta_comm, theta, design.theta_ce, design.W_RF, design.W_BB,
                     design.R_AN, design.tau, p_new, design.p_comm)
-    crb_after = crb_total_theta(theta, p_new, system, design, s, model)
+    crb_after = _crb(theta, p_new, system, design, s, model)
     # CRB = c(theta) / P and the penalised objective is alpha CRB / CRB_min + lambda * pen
     c_after = float(crb_after) * float(p_new)
     energy_binds = bool(e_ok) and float(p_new) < s.p_bs_max

@@ -33,13 +33,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
 
-from ...convex.embedding import embed_complex_matrix, embed_complex_vector
+from ...convex.embedding import embed_complex_vector
 from ...designs.sim import SimDesign
 from ...hardware.hybrid import alternating_minimization
 from ...hardware.sim import sim_cascade
 from ...scenarios import SimScenario
 from ...systems.sim import SimSystem
-from ._layers import beamforming_layer, solve_beamforming_layer
+from ._layers import (beamforming_layer, beamforming_problem, herm_param_values,
+                      solve_beamforming_direct, solve_beamforming_layer)
 
 __all__ = [
     "beamforming_block",
@@ -158,31 +159,32 @@ def sdr_parameters(hu, he, V0, Z0, *, eps=None, lin=None) -> dict:
     """Layer parameters (normalised units, see ``_layers``) for the current point ``(V0, Z0)``.
 
     ``hu (K, M)``, ``he (E, M)`` nominal normalised channels; ``eps (K,)`` normalised CSI radii
-    (robust layer); ``lin = (A, b)`` from :func:`surrogate_linearization` (robust layer).
+    (robust layer); ``lin = (A, b)`` from :func:`surrogate_linearization` (robust layer), passed
+    to the layer as ``B_k = A_kK`` (the common derivative on ``S``) and ``C_k = A_kk - A_kK``.
     """
     hu, he, V0, Z0 = (np.asarray(x) for x in (hu, he, V0, Z0))
     K = hu.shape[0]
     tot0 = V0.sum(0) + Z0
     p = {}
+
+    def herm(name, G):
+        p[f"{name}_re"], p[f"{name}_im"] = herm_param_values(G)
+
+    for e in range(he.shape[0]):
+        herm(f"Ge{e}", np.outer(he[e], he[e].conj()))
+        T0 = np.real(he[e].conj() @ tot0 @ he[e]) + 1.0
+        p[f"iT{e}"], p[f"ce{e}"] = np.asarray(1.0 / T0), np.asarray(1.0 - np.log(T0))
     for k in range(K):
-        G = np.outer(hu[k], hu[k].conj())
-        D0 = np.real(hu[k].conj() @ (tot0 - V0[k]) @ hu[k]) + 1.0
-        p[f"Gu{k}"] = embed_complex_matrix(G)
-        p[f"GuL{k}"] = embed_complex_matrix(G / D0)
-        for e in range(he.shape[0]):
-            Ge = np.outer(he[e], he[e].conj())
-            T0 = np.real(he[e].conj() @ tot0 @ he[e]) + 1.0
-            p[f"Ge{e}"] = embed_complex_matrix(Ge)
-            p[f"GeL{e}_{k}"] = embed_complex_matrix(Ge / T0)
-            p[f"ce{e}_{k}"] = np.asarray(1.0 - np.log(T0))
+        herm(f"Gu{k}", np.outer(hu[k], hu[k].conj()))
+        p[f"iD{k}"] = np.asarray(1.0 / (np.real(hu[k].conj() @ (tot0 - V0[k]) @ hu[k]) + 1.0))
         if eps is not None:
             p[f"hu{k}"] = embed_complex_vector(hu[k])
             p[f"eps2_{k}"] = np.asarray(float(eps[k]) ** 2)
         if lin is not None:
             A, b = np.asarray(lin[0]), np.asarray(lin[1])
             p[f"b{k}"] = np.asarray(b[k])
-            for j in range(K + 1):
-                p[f"A{k}_{j}"] = embed_complex_matrix(A[k, j])
+            herm(f"B{k}", A[k, K])
+            herm(f"C{k}", A[k, k] - A[k, K])
     return p
 
 
@@ -261,7 +263,6 @@ def _randomize(V, Z, key, n_rand: int, n_rf: int, n_iter: int):
     return hyb.w_rf, hyb.w_bb, cand
 
 
-@partial(jax.jit, static_argnames=("robust",))
 def _score(W, Z, hu, he, he_samples, eps, gamma, delta, target, robust: bool):
     """(nominal secrecy sum [bits, clipped (22)], feasible, violation) of one rank-one candidate."""
     V = jnp.einsum("mk,nk->kmn", W, jnp.conj(W))
@@ -279,8 +280,19 @@ def _score(W, Z, hu, he, he_samples, eps, gamma, delta, target, robust: bool):
     return sec, feasible, viol, sinr_wc
 
 
+@partial(jax.jit, static_argnames=("robust",))
+def _score_all(Ws, Z, hu, he, he_samples, eps, gamma, delta, target, robust: bool):
+    """:func:`_score` for a stack of candidates ``Ws (C, M, K)``."""
+    return jax.vmap(lambda W: _score(W, Z, hu, he, he_samples, eps, gamma, delta, target, robust))(Ws)
+
+
+_moment_jit = jax.jit(moment_surrogate)
+
+
 def _sdr_residuals(V, Z, hu, eps, gamma):
-    """Max constraint violation of an SDR solution (PSD, power, robust SINR by the S-lemma)."""
+    """Max violation of PSD-ness (relative to the largest trace) and of the power budget of an
+    SDR solution (the acceptance test for a solver answer; the LMIs are re-checked on the
+    rank-one candidates by `worst_case_sinr`)."""
     mins = [np.linalg.eigvalsh(x).min() for x in (*V, Z)]
     scale = max(1.0, max(np.trace(x).real for x in (*V, Z)))
     res = max(0.0, -min(mins) / scale)
@@ -291,14 +303,16 @@ def _sdr_residuals(V, Z, hu, eps, gamma):
 def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, eps_csi=None,
                       robust: bool = True, solver: str | None = None, key, n_rand: int = 64,
                       n_mc: int = 256, outage_margin: float = 0.0, n_hybrid_iter: int = 100,
-                      tol: float = 1e-4):
+                      tol: float = 1e-4, backend: str = "auto"):
     """Block B (004 (36)-(38)); returns ``(design, info)``. See the module docstring.
 
     ``eps_csi (K,)``: absolute CSI-error radii on ``h_eff,k`` (block E's ``info["eps_csi"]``);
     ``None`` -> ``s.csi_error_bound * ||h_eff,k||`` (the certification model). ``solver``: first
     solver (``"SCS"`` default, or ``"Clarabel"``); on failure / inaccurate the other is tried.
     ``outage_margin``: ``Delta_k`` of (25). ``key`` drives the eavesdropper Monte-Carlo draws and
-    the Gaussian randomisation.
+    the Gaussian randomisation. ``backend``: ``"layer"`` (cached CvxpyLayer), ``"cvxpy"`` (the
+    same cached Problem solved with ``ignore_dpp=True``), ``"auto"`` = layer for ``M <= 16``
+    (the DPP compile needs > 12 GB at M = 32, see ``_layers``).
 
     info: ``status`` (``"optimal"``, ``"optimal_inaccurate_rank1"``..., or a failure reason with
     the previous design returned), ``attempts`` [(solver, status, seconds)], ``solve_time_s``,
@@ -343,18 +357,26 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
             lin = (A, b)
             info["outage_surrogate_before"] = np.asarray(f0)
         params = sdr_parameters(hu_n, he_n, V0, Z0, eps=eps_n if robust else None, lin=lin)
-        bl = beamforming_layer(M, K, E, bool(robust), float(gamma))
+        use_layer = backend == "layer" or (backend == "auto" and M <= 16)
+        info["backend"] = "layer" if use_layer else "cvxpy"
+        bl = (beamforming_layer if use_layer else beamforming_problem)(M, K, E, bool(robust),
+                                                                       float(gamma))
 
         order = [solver or "SCS"] + [x for x in _SOLVERS if x != (solver or "SCS")]
         sol = None
         for name in order:
             t0 = time.perf_counter()
             try:
-                args = {} if name == "SCS" else {"solve_method": "Clarabel"}
-                V, Z, slack = solve_beamforming_layer(bl, params, args)
+                if use_layer:
+                    args = {} if name == "SCS" else {"solve_method": "Clarabel"}
+                    V, Z, slack = solve_beamforming_layer(bl, params, args)
+                    cv_status = "optimal"
+                else:
+                    V, Z, slack, cv_status = solve_beamforming_direct(bl, params, name.upper())
                 ok = all(np.all(np.isfinite(x)) for x in (V, Z))
                 res = _sdr_residuals(V, Z, hu_n, eps_n, gamma) if ok else np.inf
-                st = "optimal" if res <= tol else f"inaccurate(residual={res:.2e})"
+                st = ("optimal" if res <= tol and cv_status == "optimal"
+                      else f"inaccurate(residual={res:.2e}, {cv_status})")
             except Exception as exc:                                   # solver failure is data
                 st = f"error: {type(exc).__name__}: {str(exc)[:200]}"
             info["attempts"].append((name, st, time.perf_counter() - t0))
@@ -385,8 +407,8 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
         w_bb = jnp.concatenate([w_bb, prev_bb[None]], axis=0)
         Ws = w_rf @ w_bb
         hs = he_samp if robust else jnp.zeros((2, E, M), hu.dtype)
-        sec, feas, viol, sinr_wc = jax.vmap(
-            lambda W: _score(W, Zj, hu_n, he_n, hs, eps_n, gamma, delta, target, bool(robust)))(Ws)
+        sec, feas, viol, sinr_wc = _score_all(Ws, Zj, hu_n, he_n, hs, eps_n, gamma, delta, target,
+                                              bool(robust))
         sec, feas, viol = np.asarray(sec), np.asarray(feas), np.asarray(viol)
         score = np.where(feas, sec, -1e6 - viol)
         i = int(np.argmax(score))
@@ -398,7 +420,7 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
         info["sinr_worst"] = np.asarray(sinr_wc[i])
         V_sel = jnp.einsum("mk,nk->kmn", Ws[i], jnp.conj(Ws[i]))
         if robust:
-            info["outage_surrogate"] = np.asarray(moment_surrogate(V_sel, Zj, hu_n, he_samp, delta))
+            info["outage_surrogate"] = np.asarray(_moment_jit(V_sel, Zj, hu_n, he_samp, delta))
         W_RF, W_BB = w_rf[i], w_bb[i] * np.sqrt(P_b)
         R_AN = jnp.asarray(Z * P_b, design.R_AN.dtype)
         if info["candidate"] >= 0:   # relative AM residual ||W_opt - W_RF W_BB||^2 / ||W_opt||^2

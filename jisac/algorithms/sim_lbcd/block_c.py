@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 _MODES = ("secrecy", "fit")
+# jitted once per (scenario, model): eager evaluation of the jacfwd FIMs costs seconds
+_utility = jax.jit(utility, static_argnames=("s", "model"))
 
 
 def frobenius_fit(theta: Float[Array, "L N"], F_desired: Complex[Array, "N M"],
@@ -134,8 +136,7 @@ def penalized_layer_descent(f, z0, z_ref, delta, lam, data, *, n_steps, n_sweeps
     dpen = (1.0 - margin) * delta
     for _ in range(max_rounds):
         lam_a = jnp.asarray(lam, jnp.real(z).dtype)
-        g0 = mf.riemannian_grad(g, z, z_ref, dpen, lam_a, jnp.ones((), lam_a.dtype), data)
-        gmax = jnp.max(jnp.abs(g0))
+        gmax = _grad_max(g)(z, z_ref, dpen, lam_a, jnp.ones((), lam_a.dtype), data)
         c = jnp.where(gmax > 0, 1.0 / jnp.where(gmax > 0, gmax, 1.0), 1.0)
         args = (z_ref, dpen, lam_a, c, data)
         hist, trace = [], []
@@ -154,6 +155,14 @@ def penalized_layer_descent(f, z0, z_ref, delta, lam, data, *, n_steps, n_sweeps
             break
         lam = min(kappa * lam, lambda_max)
     return z, lam, rounds
+
+
+@functools.lru_cache(maxsize=None)
+def _grad_max(g):
+    @jax.jit
+    def gmax(z, *args):
+        return jnp.max(jnp.abs(mf.riemannian_grad(g, z, *args)))
+    return gmax
 
 
 @functools.lru_cache(maxsize=None)
@@ -214,7 +223,7 @@ def comm_sim_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
             raise ValueError('mode="fit" needs F_desired (N, M)')
         f = _fit_objective(model)
         data = (system, jnp.asarray(F_desired))
-    u0 = utility(system, design, s, alpha, norm, model)
+    u0 = _utility(system, design, s, alpha, norm, model)
     z, lam, rounds = penalized_layer_descent(
         f, z0, z_ref, delta, float(lambda_phi), data, n_steps=n_steps, n_sweeps=n_sweeps,
         layerwise=True, kind="cg", lr=lr, max_backtracks=max_backtracks, kappa=kappa,
@@ -241,6 +250,6 @@ def comm_sim_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
         "objective_history": [float(h[-1]) for r in rounds for h in r["history"]],
         "layer_trace": np.stack(trace),
         "utility_before": float(u0),
-        "utility_after": float(utility(system, new, s, alpha, norm, model)),
+        "utility_after": float(_utility(system, new, s, alpha, norm, model)),
     }
     return new, info

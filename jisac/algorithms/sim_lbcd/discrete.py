@@ -51,6 +51,9 @@ def utility_of_phases(theta_comm, theta_sense, system, design, s, alpha, norm, m
     return (1.0 - alpha) * S / norm[0] - alpha * crb / norm[1]
 
 
+_utility_of_phases = jax.jit(utility_of_phases, static_argnames=("s", "model"))
+
+
 @functools.lru_cache(maxsize=None)
 def _local_search_fn(s: SimScenario, model: str, n_search: int, n_passes: int):
     def u_comm(tc, system, design, alpha, norm):
@@ -140,7 +143,7 @@ def discretize(system: SimSystem, design: SimDesign, s: SimScenario, *, alpha, n
     run = _local_search_fn(s, model, min(int(n_search), n_el), int(n_passes))
     normv = jnp.asarray([norm.r_max, norm.crb_min], rdt)
     step = grid_step(bits, design.theta_comm.shape, rdt)
-    u_cont = utility_of_phases(design.theta_comm, design.theta_sense, system, design, s, alpha,
+    u_cont = _utility_of_phases(design.theta_comm, design.theta_sense, system, design, s, alpha,
                                normv, model)
     tc, ts, u_proj, u_disc, moves = run(qc, qs, system, design, jnp.asarray(alpha, rdt), normv,
                                         jnp.asarray(delta, rdt), step)

@@ -20,8 +20,8 @@ Model and choices (written up in ``docs/derivations/sim_lbcd.md``, section "Algo
   are accepted whenever they succeed.
 * ``lambda_Phi^(0) = 1``, ``lambda^(t+1) = min(max(kappa lambda^(t), lambda_C), lambda_max)``
   (C4), ``lambda_C`` the value Block C ended with.
-* Stopping (Alg. 1: until (i)-(iv) *all* hold, or ``t >= t_max``): (i) relative change of
-  ``f_aug`` ``<= tol``; (ii) secrecy outage ``max_k [P_k - eps_out]_+ <= outage_tol`` (one-sided;
+* Stopping (Alg. 1: until (i)-(iv) *all* hold, or ``t >= t_max``): (i) change of ``f_aug``
+  relative to ``max(|f_aug|, 1)`` ``<= tol``; (ii) secrecy outage ``max_k [P_k - eps_out]_+ <= outage_tol`` (one-sided;
   the printed ``|P_k - eps_out|`` would reject designs that are *safer* than required -- the
   literal value is recorded too), ``P_k`` by Monte Carlo on the design model; (iii)
   ``CRB_total - Gamma_max <= 0`` (``Gamma_max = crb_max``, default ``inf``: the paper gives no
@@ -144,6 +144,8 @@ def initial_design(system: SimSystem, s: SimScenario, *, coverage_deg: float = 6
       ``theta_L = arg v - arg c``.
     * ``Phi^sense``: ``MaxAngularCoverage`` -- last layer co-phases ``c`` and adds the defocusing
       chirp of :func:`_defocus` covering ``|pitch| <= coverage_deg``.
+      Layers that then violate (23h) are pulled onto the ``delta_Phi`` ball around
+      ``Phi^comm`` (``block_c.restore_reconfiguration``) so the start is feasible.
     * ``Phi^ce``: ``OmnidirectionalPattern`` -- the same chirp over the whole half-space
       (``sin = 1``).
     * ``W_RF, W_BB``: MRT on the effective channels through ``Phi^comm``, hybrid-decomposed by AM
@@ -167,6 +169,10 @@ def initial_design(system: SimSystem, s: SimScenario, *, coverage_deg: float = 6
     theta_comm = with_last(jnp.angle(v) - jnp.angle(c))
     theta_sense = with_last(flat + _defocus(system.positions, s.wavelength,
                                             math.sin(math.radians(coverage_deg))))
+    # Start inside (23h): pull the sensing layers onto the delta_Phi ball around the comm layers.
+    from .block_c import restore_reconfiguration
+
+    theta_sense = restore_reconfiguration(theta_sense, theta_comm, s.delta_phi)
     theta_ce = with_last(flat + _defocus(system.positions, s.wavelength, 1.0))
     tau, p_sense, p_comm = default_time_power(s, rdt)
     h_eff = sim_effective_channels(system.H_users, theta_comm, system.h1, system.h_inter)
@@ -316,7 +322,9 @@ def _call(name, fn, system, design, s, *, alpha, norm, robust, key, eps_csi, lam
     if name == "C":
         return fn(system, design, s, alpha=alpha, norm=norm, lambda_phi=lam, **kw)
     if name == "D":
-        return fn(system, design, s, alpha=alpha, norm=norm, **kw)
+        # D also enforces the (robust) SINR / outage constraints on p_comm: same flag and radii as B
+        return fn(system, design, s, alpha=alpha, norm=norm, robust=robust, eps_csi=eps_csi,
+                  key=key, **kw)
     if name == "E":
         return fn(system, design, s, **kw)
     raise ValueError(f"unknown block {name!r}")
@@ -389,6 +397,7 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
     fail_streak = {b: 0 for b in BLOCKS}
     stop_reason, rules = "max_iterations", {}
     keys = jax.random.split(key, max_iter + 1)
+    extra_kw: dict = {}
     t = 0
     for t in range(1, max_iter + 1):
         k_it, k_out = jax.random.split(keys[t - 1])
@@ -401,7 +410,8 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
             try:
                 new, binfo = _call(name, blocks[name], system, design, s, alpha=alpha, norm=norm,
                                    robust=robust, key=jax.random.fold_in(k_it, ord(name)),
-                                   eps_csi=eps_csi, lam=lam, kw=dict(st.block_kwargs.get(name, {})))
+                                   eps_csi=eps_csi, lam=lam,
+                                   kw={**st.block_kwargs.get(name, {}), **extra_kw.get(name, {})})
                 status = str(binfo.get("status", "ok"))
             except Exception as exc:  # a failing block must not end the run (Alg. 1 robustness)
                 new, binfo, status = None, {}, f"error: {type(exc).__name__}: {exc}"[:300]
@@ -437,6 +447,9 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
                 fail_streak[name] = 0
                 if name == "E" and "eps_csi" in binfo:
                     eps_csi = jnp.asarray(binfo["eps_csi"])
+                if name == "E" and binfo.get("tau_ce_required") is not None:
+                    # Block E's training-time requirement becomes Block D's lower bound on tau_ce
+                    extra_kw["D"] = {"tau_ce_min": float(binfo["tau_ce_required"])}
                 if name in ("A", "C") and "lambda_phi" in binfo:
                     lam_c = max(lam_c, float(binfo["lambda_phi"]))
             elif reason in ("failed", "non_finite"):
@@ -445,7 +458,9 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
         u, S, crb = _evaluate(system, design, s, alpha, norm)
         P = reconfiguration_violation(design, s)
         f_aug = u - lam * P                                 # Alg. 1: f^(t+1) with lambda^(t)
-        d_f = abs(f_aug - f_prev) / max(abs(f_prev), 1e-300)
+        # U is normalised (1 = a full benchmark), so |f| is floored at 1: a relative test near a
+        # zero crossing of U would otherwise never pass.
+        d_f = abs(f_aug - f_prev) / max(abs(f_prev), 1.0)
         theta_now = _param_vector(design, s)
         d_theta = float(np.linalg.norm(theta_now - theta_prev) / max(np.linalg.norm(theta_prev), 1e-300))
         t_o = time.perf_counter()
@@ -565,8 +580,7 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
         return _NORM_CACHE[ck]
     t0 = time.perf_counter()
     init = initial_design(system, s, coverage_deg=st.coverage_deg)
-    S0 = float(secrecy_throughput(system, init, s))
-    crb0 = float(crb_total(system, init, s))
+    _, S0, crb0 = _evaluate(system, init, s, 0.0, Normalizers(1.0, 1.0))
     boot = Normalizers(S0 if S0 > 0 and math.isfinite(S0) else 1.0,
                        crb0 if crb0 > 0 and math.isfinite(crb0) else 1.0)
     key = jax.random.PRNGKey(NORM_KEY_SEED)
@@ -577,8 +591,8 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     d_sense, i_sense = lbcd(system, s, alpha=1.0, norm=boot, robust=robust, key=k1,
                             max_iter=max_iter, tol=tol, discretize=False, init=init, settings=st,
                             blocks=blocks, check_outage=False)
-    r_max = float(secrecy_throughput(system, d_comm, s))
-    crb_min = float(crb_total(system, d_sense, s))
+    r_max = _evaluate(system, d_comm, s, 0.0, boot)[1]
+    crb_min = _evaluate(system, d_sense, s, 1.0, boot)[2]
     degenerate = []
     if not (r_max > 0 and math.isfinite(r_max)):
         degenerate.append("r_max")

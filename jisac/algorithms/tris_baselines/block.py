@@ -152,7 +152,10 @@ def build_an_block(n: int, k: int, m: int, *, access: str, mode: str, zf: bool,
     u = cp.Variable(K, name="u")
     e = cp.Variable(K, name="e")
     X = sum(W) + Z
-    cons = [w >> 0 for w in W] + [Z >> 0]                                          # (34c)
+    # (34c). ZF: W_k = p_k v_k v_k^H with p_k >= 0 is PSD by construction; an explicit PSD
+    # constraint on it would remove every strictly feasible point (rank-1 matrix pinned by
+    # equalities) and leave the interior-point solver "inaccurate".
+    cons = ([] if zf else [w >> 0 for w in W]) + [Z >> 0]
     diag = sum(w.re for w in Wv) + Zv.re
     cons.append(diag[np.arange(N), np.arange(N)] <= 1.0)                           # (34d)
     cons.append(0.5 * cp.trace(X) >= par("p_min"))                                 # (62)
@@ -208,7 +211,10 @@ def build_an_block(n: int, k: int, m: int, *, access: str, mode: str, zf: bool,
             w = Wv[kk]
             cons.append(cp.diag(w.re) == p[kk] * par(f"Vd{kk}", (N,)))
             if N > 1:
-                cons.append(cp.upper_tri(w.re) == p[kk] * par(f"Vu{kk}", (N * (N - 1) // 2,)))
+                # indexing, not cp.upper_tri: cvxpy 1.9's upper_tri of a symmetric Variable
+                # gives an inconsistent system (measured: infeasible for x = p v v^H)
+                iu = np.triu_indices(N, k=1)
+                cons.append(w.re[iu[0], iu[1]] == p[kk] * par(f"Vu{kk}", (N * (N - 1) // 2,)))
                 cons.append(w.im_free == p[kk] * par(f"Vi{kk}", (N * (N - 1) // 2,)))
     prob = cp.Problem(cp.Maximize(cp.sum(u) - cp.sum(e)), cons)
     assert prob.is_dpp(), "AN block must be DPP"

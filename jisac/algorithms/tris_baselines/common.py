@@ -436,34 +436,17 @@ def run_an_baseline(system, s, key, *, access: str, mode: str, zf: bool, max_ite
     V = None
     if zf:
         V = np.asarray(ma.zf_beamformer(jnp.asarray(H))).T[order]             # (K, N) by position
+    blk_fixed = None
     slot_W, slot_Z, hist, statuses, iters, rank_info = [], [], [], [], [], []
     keys = jax.random.split(key, L)
     worst = "optimal"
     for l in range(L):
         R, sqd = d["R"][l], float(d["sqd"][l])
-        check = lambda Wp_, Z_: _residual(blk, Wp_, Z_, p_min, R, sqd)
-        Wpos, Z = np.zeros((K, N, N), complex), np.zeros((N, N), complex)
-        merit, st_l, it = [], [], 0
-        have = False
-        for it in range(1, max_iter + 1):
-            vals = _values(blk, Hp, Go, g_hat, neff, p_min, R, sqd, Wpos, Z, V)
-            Wn, Zn, st, att = solve_with_retry(blk, vals, check)
-            st_l.append(st)
-            if Wn is None:
-                break
-            Wu = np.empty_like(Wn)
-            Wu[order] = Wn
-            f = sdr_objective(access, Wu, Zn, H, Go, order)
-            if have and f < merit[-1] - 1e-6 * max(1.0, abs(merit[-1])):
-                st_l[-1] = "non_monotone_step_rejected"
-                break
-            Wpos, Z, have = Wn, Zn, True
-            merit.append(f)
-            if len(merit) > 1 and abs(merit[-1] - merit[-2]) <= tol * max(abs(merit[-2]), 1e-9):
-                break
+        Wpos, Z, merit, st_l, it = _sca(blk, order, H, Go, g_hat, neff, p_min, R, sqd, V,
+                                        max_iter, tol, access)
         statuses.append(st_l)
         iters.append(it)
-        if not have:
+        if Wpos is None:
             w, Zr = _slot_fallback(R, K)
             worst = "infeasible" if all(x == "solver_error" for x in st_l) else "solver_error"
             slot_W.append(w)
@@ -484,9 +467,36 @@ def run_an_baseline(system, s, key, *, access: str, mode: str, zf: bool, max_ite
             w = np.stack([np.sqrt(max(np.real(np.trace(Wu[k])), 0.0)) * V[list(order).index(k)]
                           for k in range(K)], axis=1)
             Zr = Z + np.sum(Wu - np.einsum("nk,mk->knm", w, np.conj(w)), axis=0)
-            ri = {"candidate": 0, "n_candidates": 1, "feasible": True if feas is None else bool(feas(w, Zr))}
+            ri = {"method": "zf", "feasible": True if feas is None else bool(feas(w, Zr))}
         else:
             w, Zr, ri = rank_one_with_an(Wu, Z, keys[l], n_rand, score, feas)
+            lam = np.linalg.eigvalsh(Wu)
+            ri["rank_ratio"] = float(np.max(lam[:, -2] / np.maximum(lam[:, -1], 1e-300)))
+            ri["method"] = "eig_randomisation"
+            if ri["rank_ratio"] > 1e-6 or not ri["feasible"]:
+                # SDR not rank-1 (or candidate violates the outage surrogates): re-optimise the
+                # powers and the AN with the candidate directions fixed (same block, zf=True).
+                if blk_fixed is None:
+                    blk_fixed = an_block(N, K, M, access=access, mode=mode, zf=True,
+                                         sigma_e=tuple(d["sigma_e"][order]),
+                                         iu_sigma=tuple(d["iu_sigma"]), p_out_lu=s.p_out_lu,
+                                         p_out_iu=s.p_out_iu, r_s=s.r_s, r_e=s.r_e)
+                nrm = np.linalg.norm(w, axis=0)
+                Vd = (w / np.where(nrm > 0, nrm, 1.0)[None, :]).T[order]
+                Wf, Zf, mf, stf, itf = _sca(blk_fixed, order, H, Go, g_hat, neff, p_min, R, sqd,
+                                            Vd, max_iter, tol, access)
+                ri["refine_status"] = stf
+                if Wf is not None:
+                    Wfu = np.empty_like(Wf)
+                    Wfu[order] = Wf
+                    w2 = np.stack([np.sqrt(max(np.real(np.trace(Wfu[k])), 0.0))
+                                   * Vd[list(order).index(k)] for k in range(K)], axis=1)
+                    Z2 = Zf + np.sum(Wfu - np.einsum("nk,mk->knm", w2, np.conj(w2)), axis=0)
+                    ok2 = True if feas is None else bool(feas(w2, Z2))
+                    if (ok2, score(w2, Z2)) >= (ri["feasible"], score(w, Zr)):
+                        w, Zr = w2, Z2
+                        ri |= {"method": "eig_randomisation+fixed_direction_sca",
+                               "feasible": ok2, "refine_history": mf}
         w, Zr = _repair(w, Zr, 1.0)
         rank_info.append(ri)
         slot_W.append(w)
@@ -516,6 +526,34 @@ def run_an_baseline(system, s, key, *, access: str, mode: str, zf: bool, max_ite
         "decoding_order": order.tolist(),
     }
     return design, info
+
+
+def _sca(blk, order, H, Go, g_hat, neff, p_min, R, sqd, V, max_iter, tol, access):
+    """SCA of one slot from X0 = 0; returns (Wpos, Z, merit history, statuses, blocks)."""
+    K, N = H.shape
+    Hp = H[order]
+    check = lambda Wp_, Z_: _residual(blk, Wp_, Z_, p_min, R, sqd)
+    Wpos, Z = np.zeros((K, N, N), complex), np.zeros((N, N), complex)
+    merit, st_l, it, have = [], [], 0, False
+    for it in range(1, max_iter + 1):
+        vals = _values(blk, Hp, Go, g_hat, neff, p_min, R, sqd, Wpos, Z, V)
+        Wn, Zn, st, _ = solve_with_retry(blk, vals, check)
+        st_l.append(st)
+        if Wn is None:
+            break
+        Wu = np.empty_like(Wn)
+        Wu[order] = Wn
+        f = sdr_objective(access, Wu, Zn, H, Go, order)
+        if have and f < merit[-1] - 1e-6 * max(1.0, abs(merit[-1])):
+            st_l[-1] = "non_monotone_step_rejected"   # solver round-off: keep the last iterate
+            break
+        Wpos, Z, have = Wn, Zn, True
+        merit.append(f)
+        if len(merit) > 1 and abs(merit[-1] - merit[-2]) <= tol * max(abs(merit[-2]), 1e-9):
+            break
+    if not have:
+        return None, None, merit, st_l, it
+    return Wpos, Z, merit, st_l, it
 
 
 def _values(blk, Hp, Go, g_hat, neff, p_min, R, sqd, Wpos, Z, V):
