@@ -312,8 +312,15 @@ def _db(p, ref):
 
 def beampattern_kind(c, plot: Mapping, root: Path):
     meta = plot["meta"]
-    cand = [j for j in _selected(c.jobs, meta) if rp.status_ok(j["status"])
-            and (j["run_dir"] / jio.DESIGN_FILE).is_file()]
+
+    def usable(jobs):
+        return [j for j in jobs if rp.status_ok(j["status"]) and (j["run_dir"] / jio.DESIGN_FILE).is_file()]
+
+    cand = usable(_selected(c.jobs, meta))
+    fallback = ""
+    if not cand and usable(c.jobs):
+        # e.g. a quick run with scheme=mrt: draw what there is, and say so in the title
+        cand, fallback = usable(c.jobs), f" (sweep.select {dict(meta.get('select') or {})} matched no completed job)"
     job, d = None, None
     for j in cand:
         try:
@@ -393,7 +400,7 @@ def beampattern_kind(c, plot: Mapping, root: Path):
         a2.set_ylabel("Pitch [deg]")
         a2.legend(fontsize="small")
         a2.set_title("(b) time-weighted beampattern of the frame", fontsize="medium")
-        _title(fig, plot, 0, f"{name}, drop {i_drop}")
+        _title(fig, plot, 0, f"{name}, drop {i_drop}{fallback}")
         fig.tight_layout()
         return fig
 
@@ -473,7 +480,11 @@ def ratio(c, plot: Mapping, root: Path):
                             "n_nonfinite_drops": sum(1 for s in ("num", "den") for v in g[s] if not math.isfinite(v)),
                             "failed_statuses": ";".join(sorted(g["st"])),
                             "n_numerator": len(g["num"]), "n_denominator": len(g["den"])})
-    ys = [{**y, "legend": y.get("legend", y["metric"]), "panel": y.get("panel", 0)} for y in plot["y"]]
+    # one panel for all entries unless the metadata groups them (``panel``)
+    raw = list(meta.get("y") or [])
+    ys = [{**y, "legend": y.get("legend", y["metric"]),
+           "panel": (raw[i].get("panel", 0) if i < len(raw) and isinstance(raw[i], Mapping) else 0)}
+          for i, y in enumerate(plot["y"])]
     plot_r = {**plot, "y": ys}
     hl = rp.hline_specs(meta, c.jobs)
 

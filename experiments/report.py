@@ -10,9 +10,14 @@ Writes into the sweep dir (see docs/sweeps.md):
   gets element i); other scalars repeat on every drop row; other lists/dicts of lists are not
   scalars and are left out. Failed and incomplete jobs have rows too, with their status.
 * ``summary.csv`` -- per (y metric, series, x): drops used, mean, std, 95% CI, failed jobs.
+* ``table.md`` -- the summary as one markdown table per metric (rows x, columns series).
 * ``figure.png`` / ``figure.pdf`` -- one panel per y metric: mean over drops with a 95%
   Student-t confidence band per series (legend), failed/infeasible/incomplete jobs as red
   ``x`` markers at their x position with their count in the legend.
+
+The plot kind is ``sweep.plot``: ``line`` (here; y entries may index/reduce/scale array metrics,
+share panels, add reference lines, take x from a saved quantity) or ``history``, ``slots``,
+``beampattern``, ``ratio`` (``experiments.figures``). Keys: docs/sweeps.md, section 6.
 
 Plot metadata comes from the ``sweep`` node of the jobs' config (``conf/sweep/<name>.yaml``);
 without it (ad-hoc ``-m`` sweeps) x is the first varying numeric parameter and y every numeric

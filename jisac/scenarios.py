@@ -296,6 +296,8 @@ class SimScenario:
     delta_phi: float = 32.0
     n_ce_configs: int = 16
     sensing_snapshots: int = 64
+    sensing_bandwidth_mhz: float = 100.0
+    sensing_subcarriers: int = 8
     max_iterations: int = 20
 
     def __post_init__(self):
@@ -354,6 +356,11 @@ class SimScenario:
         _nonneg(f"{p}.delta_phi", self.delta_phi)
         _pos_int(f"{p}.n_ce_configs", self.n_ce_configs, 1, 100_000)
         _pos_int(f"{p}.sensing_snapshots", self.sensing_snapshots, 1, 100_000)
+        _nonneg(f"{p}.sensing_bandwidth_mhz", self.sensing_bandwidth_mhz)
+        _pos_int(f"{p}.sensing_subcarriers", self.sensing_subcarriers, 1, 1024)
+        if self.sensing_snapshots < self.n_bs_antennas:
+            raise ConfigError(f"{p}.sensing_snapshots", self.sensing_snapshots,
+                              f"must be >= n_bs_antennas = {self.n_bs_antennas} (orthogonal probing)")
         _pos_int(f"{p}.max_iterations", self.max_iterations, 1, 1000)
 
     @property
@@ -396,6 +403,16 @@ class SimScenario:
     @property
     def t_switch(self) -> float:
         return self.t_switch_ms * 1e-3
+
+    @property
+    def subcarrier_offsets(self):
+        """Sensing subcarrier offsets in Hz, symmetric about the carrier (None: narrowband)."""
+        import numpy as np
+
+        if self.sensing_subcarriers == 1 or self.sensing_bandwidth_mhz == 0.0:
+            return None
+        b = self.sensing_bandwidth_mhz * 1e6
+        return np.linspace(-b / 2, b / 2, self.sensing_subcarriers)
 
 
 SCENARIOS: dict[str, type] = {"tris_rsma": TrisScenario, "sim_isac": SimScenario}

@@ -107,7 +107,7 @@ def test_per_layer_bits(setup):
     """bits per layer (L,): each layer lands on its own grid; U still never worse."""
     s, sys, d, norm = setup
     di = _random_design(d, 21, 1.0)
-    dq, info = discretize(sys, di, s, alpha=0.5, norm=norm, bits=np.array([1, 3]), n_search=8,
+    dq, info = discretize(sys, di, s, alpha=0.5, norm=norm, bits=np.array([1, 3]), n_search=16,
                           delta_phi=1e3)
     for th in (dq.theta_comm, dq.theta_sense, dq.theta_ce):
         assert _on_grid(np.asarray(th)[0], 1) and _on_grid(np.asarray(th)[1], 3)

@@ -23,7 +23,7 @@ from ..hardware.sim import sim_cascade
 from ..metrics import sim_secrecy
 from ..metrics.crb import orthogonal_probing, sim_crb_total
 from ..scenarios import SimScenario
-from ..systems.sim import SimSystem
+from ..systems.sim import SimSystem, sensing_model_kw
 
 
 def _eff(H, G):
@@ -49,8 +49,7 @@ def evaluate_sim(system: SimSystem, design: SimDesign, s: SimScenario) -> dict:
     X = orthogonal_probing(s.n_bs_antennas, n_s, design.p_sense, dtype=W.dtype)
     dt_sample = design.tau[1] * s.t_slot / n_s
     crb = sim_crb_total(system.targets, G_sense, X, system.positions, s.wavelength, dt_sample,
-                        s.noise, azimuth=0.0, d0=s.reference_distance_m,
-                        pathloss_exp=s.pathloss_exponent)
+                        s.noise, **sensing_model_kw(s))
     p_comm = jnp.real(jnp.trace(W @ jnp.conj(W.T))) + jnp.real(jnp.trace(design.R_AN))
     energy = s.t_slot * (design.tau[1] * design.p_sense + design.tau[2] * p_comm)
     return {

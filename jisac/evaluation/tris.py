@@ -5,7 +5,7 @@ drops). Every metric is at the *estimated* channels (the design's nominal view);
 certificate (:func:`certify_tris`) then draws true channels from the Gaussian error models of
 000 eqs. (6) and (44).
 
-Power-consumption model behind SEE / IEE (the paper gives none; ``docs/derivations/energy.md``):
+Power-consumption model behind SEE / IEE (the paper gives none; ``docs/derivations/scenarios.md``):
 ``P_total = (1/eta) * sum_l (t_l / T) p_l + P_static + N * P_element`` for the TRIS (one feed,
 N TMA-switched elements) and with ``N * P_rf_chain`` in place of ``N * P_element`` for the
 traditional transceiver (TRSMA); ``p_l = ||W_l||_F^2`` the radiated power of slot l.

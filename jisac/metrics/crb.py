@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float
 
 from jisac.geometry import polar_to_cartesian, upa_steering
+from jisac.units import SPEED_OF_LIGHT
 
 # Parameter order of one paper-004 target.
 SIM_PARAMS = ("theta", "r", "v", "rcs", "phi")
@@ -251,8 +252,8 @@ def _origin_referenced_steering(positions, q, r, wavelength):
 
 def sim_echo_mean(xi: Float[Array, " 5"], G: Complex[Array, "N M"], X: Complex[Array, "M T"],
                   positions: Float[Array, "N 3"], wavelength, sample_period, *, azimuth=0.0,
-                  d0=1.0, pathloss_exp=2.0, rx_positions: Float[Array, "Nr 3"] | None = None
-                  ) -> Complex[Array, "Mr T"]:
+                  d0=1.0, pathloss_exp=2.0, rx_positions: Float[Array, "Nr 3"] | None = None,
+                  subcarriers: Float[Array, " F"] | None = None) -> Complex[Array, "Mr T *F"]:
     """Noise-free echo of ONE target through the SIM (our precise form of 004 eq. (12)).
 
     ``xi = [theta, r, v, rcs, phi]``. Target at ``q = polar_to_cartesian(r, azimuth, theta)``
@@ -269,6 +270,16 @@ def sim_echo_mean(xi: Float[Array, " 5"], G: Complex[Array, "N M"], X: Complex[A
     Receive: ``a_rx = G^T a`` (echo back through the same SIM to the M BS ports; ``G^T`` by
     reciprocity of the cascade) when ``rx_positions is None``, else ``a_rx`` is the near-field
     steering of a separate ``Nr``-element receive array (output ``(Nr, T)``).
+
+    Range from delay (``subcarriers``): the narrowband model above identifies ``r`` only through
+    the wavefront curvature across the (small) SIM aperture and the unknown-RCS-confounded path
+    loss, so in the far field ``CRB(r)`` is astronomically large and swamps ``CRB_total``. A real
+    probing waveform has bandwidth: with ``subcarriers`` (offsets ``f_i`` in Hz from the carrier,
+    shape ``(F,)``; use offsets symmetric about 0) every snapshot is an OFDM symbol whose
+    subcarrier ``i`` carries ``1/F`` of the power and the round-trip delay phase
+    ``exp(-j 2 pi f_i 2 r / c)`` (the carrier's own ``4 pi r / lambda`` stays absorbed in
+    ``phi``). Output ``(Mr, T, F)``. Then ``J_rr`` gains the delay term
+    ``(2/sigma^2) sum |mu|^2 (4 pi f_i / c)^2`` (``docs/derivations/sim_sensing.md``, Sec. 2b).
     """
     theta, r, v, rcs, phi = xi[0], xi[1], xi[2], xi[3], xi[4]
     q = polar_to_cartesian(r, azimuth, theta)
@@ -279,7 +290,12 @@ def sim_echo_mean(xi: Float[Array, " 5"], G: Complex[Array, "N M"], X: Complex[A
     beta = jnp.sqrt(rcs / radar_pathloss(r, wavelength, d0, pathloss_exp)) * jnp.exp(1j * phi)
     t = jnp.arange(X.shape[1], dtype=jnp.real(s).dtype) * sample_period
     doppler = jnp.exp(2j * jnp.pi * (2.0 * v / wavelength) * t)
-    return beta * a_rx[:, None] * (s * doppler)[None, :]
+    mu = beta * a_rx[:, None] * (s * doppler)[None, :]
+    if subcarriers is None:
+        return mu
+    f = jnp.asarray(subcarriers, dtype=jnp.real(s).dtype)
+    delay = jnp.exp(-2j * jnp.pi * f * (2.0 * r / SPEED_OF_LIGHT)) / jnp.sqrt(f.shape[0])
+    return mu[:, :, None] * delay[None, None, :]
 
 
 def sim_target_fim(xi: Float[Array, " 5"], G, X, positions, wavelength, sample_period, noise_var,

@@ -42,6 +42,13 @@ def _side(p):
     return p[:, 0], np.deg2rad(p[:, 2]), np.deg2rad(p[:, 1])
 
 
+def sensing_model_kw(s: SimScenario) -> dict:
+    """Keyword arguments of ``jisac.metrics.crb.sim_echo_mean`` for this scenario: the azimuth-0
+    plane of ``targets``, the path-loss model of eq. (8) and the probing subcarriers."""
+    return {"azimuth": 0.0, "d0": s.reference_distance_m, "pathloss_exp": s.pathloss_exponent,
+            "subcarriers": s.subcarrier_offsets}
+
+
 def sim_layout(s: SimScenario):
     lam = s.wavelength
     side = int(round(np.sqrt(s.n_per_layer)))

@@ -34,6 +34,7 @@ problem is not jointly convex in the paper's variables).
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -50,6 +51,26 @@ from .objective import comm_power
 __all__ = ["resource_block", "crb_time_power_coefficients", "secrecy_rate_vs_power"]
 
 
+@partial(jax.jit, static_argnames=("n_s", "idx_interest"))
+def _schur_crb_diag(theta_sense, h1, h_inter, targets, positions, wavelength, dt, noise, d0,
+                    pathloss_exp, n_s: int, idx_interest: tuple):
+    G = sim_cascade(theta_sense, h1, h_inter)
+    X = orthogonal_probing(h1.shape[1], n_s, jnp.asarray(1.0, jnp.real(G).dtype), dtype=G.dtype)
+
+    def per_target(xi):
+        J = sim_target_fim(xi, G, X, positions, wavelength, dt, noise, azimuth=0.0, d0=d0,
+                           pathloss_exp=pathloss_exp)
+        return jnp.diagonal(crb_from_fim(schur_lower_bound(J, idx_interest)))
+
+    return jax.vmap(per_target)(targets)
+
+
+@jax.jit
+def _outage_batch(V, Z, hu, he_samples, delta, p):
+    """Moment surrogate (25) along the power path ``p * (V, Z)`` (normalised units), ``(P, K)``."""
+    return jax.vmap(lambda q: block_b.moment_surrogate(V * q, Z * q, hu, he_samples, delta))(p)
+
+
 def crb_time_power_coefficients(system: SimSystem, design: SimDesign, s: SimScenario,
                                 idx_interest=(0, 1, 2)):
     """``(a, b)`` with ``CRB_total(tau_s, p_s) = (a + b / tau_s^2) / p_s`` (design model).
@@ -62,17 +83,12 @@ def crb_time_power_coefficients(system: SimSystem, design: SimDesign, s: SimScen
     one badly observed parameter and differences of totals are round-off.
     """
     tau1 = float(design.tau[1])
-    G = sim_cascade(design.theta_sense, system.h1, system.h_inter)
     n_s = s.sensing_snapshots
-    X = orthogonal_probing(system.h1.shape[1], n_s, jnp.asarray(1.0, design.tau.dtype), dtype=G.dtype)
     dt = tau1 * s.t_slot / n_s
-
-    def per_target(xi):
-        J = sim_target_fim(xi, G, X, system.positions, s.wavelength, dt, s.noise, azimuth=0.0,
-                           d0=s.reference_distance_m, pathloss_exp=s.pathloss_exponent)
-        return jnp.diagonal(crb_from_fim(schur_lower_bound(J, idx_interest)))
-
-    c = np.asarray(jax.vmap(per_target)(system.targets))          # (T, len(idx_interest))
+    c = np.asarray(_schur_crb_diag(design.theta_sense, system.h1, system.h_inter, system.targets,
+                                   system.positions, s.wavelength, dt, s.noise,
+                                   s.reference_distance_m, s.pathloss_exponent, n_s,
+                                   tuple(idx_interest)))     # (T, len(idx_interest))
     is_v = np.asarray([i == 2 for i in idx_interest])              # xi = [theta, r, v, rcs, phi]
     return float(np.sum(c[:, ~is_v])), float(np.sum(c[:, is_v]) * tau1 ** 2)
 
@@ -175,28 +191,31 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
             k_mc = jax.random.PRNGKey(0) if key is None else key
             he_s = block_b.eve_error_samples(system, design, s, k_mc, n_mc)
             delta = block_b.outage_delta(s.eps_out)
-            V_dir = jnp.einsum("mk,nk->kmn", W_dir, W_dir.conj())
-            f_batch = jax.jit(jax.vmap(lambda p: block_b.moment_surrogate(
-                V_dir * p / s.noise, jnp.asarray(Z_dir) * p / s.noise, jnp.asarray(hu),
-                he_s * jnp.sqrt(s.noise / s.noise_eve), delta)))
-            # he samples are scaled to the user noise so the same p / noise factor applies.
+            V_dir = jnp.einsum("mk,nk->kmn", W_dir, W_dir.conj()) / s.noise
+            Z_n = jnp.asarray(Z_dir) / s.noise
+            # eavesdropper samples rescaled to the user noise so the same p / noise factor applies
+            he_n = he_s * jnp.sqrt(s.noise / s.noise_eve)
             target = s.r_min + outage_margin
 
             def outage_fn(p):
-                return np.all(np.asarray(f_batch(jnp.asarray(p))) >= target, axis=1)
+                n = len(p)
+                pad = np.concatenate([p, np.full((-n) % 32, p[-1])])   # few distinct shapes
+                f = _outage_batch(V_dir, Z_n, jnp.asarray(hu), he_n, delta, jnp.asarray(pad))
+                return np.all(np.asarray(f)[:n] >= target, axis=1)
 
         def evaluate(tc, pc, use_outage):
             ts, ps, crb = _sensing_closed_form(tc, pc, a=a, b=b, e_bar=e_bar, p_max=p_max,
                                                tau_min=tau_min, tau_max=tau_max, t_bar=t_bar)
-            sec, _ = secrecy_rate_vs_power(hu, he, W_dir, Z_dir, s.noise, s.noise_eve, pc.ravel())
-            sec = sec.reshape(pc.shape)
+            pu, inv = np.unique(pc, return_inverse=True)      # rates / outage depend on p_c only
+            sec, _ = secrecy_rate_vs_power(hu, he, W_dir, Z_dir, s.noise, s.noise_eve, pu)
+            sec = sec[inv].reshape(pc.shape)
             u = (1.0 - alpha) * tc * sec / r_max - alpha * crb / crb_min
             ok = np.isfinite(crb) & (pc <= p_max) & (tc >= tau_min) & (tc <= tau_max)
             ok &= (tc + ts <= t_bar + 1e-15) & (tc * pc + ts * ps <= e_bar * (1 + 1e-12))
             if sinr_ok:
                 ok &= pc >= p_min
             if use_outage:
-                ok &= outage_fn(pc.ravel()).reshape(pc.shape)
+                ok &= outage_fn(pu)[inv].reshape(pc.shape)
             return np.where(ok, u, -np.inf), ts, ps
 
         tc_hi = min(tau_max, t_bar - tau_min)

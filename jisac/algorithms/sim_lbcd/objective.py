@@ -30,7 +30,7 @@ from ...hardware.sim import sim_cascade
 from ...metrics import sim_secrecy
 from ...metrics.crb import orthogonal_probing, sim_crb_total
 from ...scenarios import SimScenario
-from ...systems.sim import SimSystem
+from ...systems.sim import SimSystem, sensing_model_kw
 
 __all__ = [
     "Normalizers",
@@ -93,7 +93,7 @@ def crb_total_theta(theta_sense: Float[Array, "L N"], p_sense, system: SimSystem
     X = orthogonal_probing(system.h1.shape[1], n_s, p_sense, dtype=G.dtype)
     dt_sample = design.tau[1] * s.t_slot / n_s
     return sim_crb_total(system.targets, G, X, system.positions, s.wavelength, dt_sample, s.noise,
-                         azimuth=0.0, d0=s.reference_distance_m, pathloss_exp=s.pathloss_exponent)
+                         **sensing_model_kw(s))
 
 
 def secrecy_throughput(system: SimSystem, design: SimDesign, s: SimScenario, model: str = "design"

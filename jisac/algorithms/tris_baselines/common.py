@@ -8,8 +8,9 @@
   :mod:`jisac.metrics.multiple_access` (IU cancels the other private streams, AN is noise).
 * :func:`slot_durations` -- the slot-duration LP ``max sum_l t_l S_l`` s.t. (34e)-(34f), exact.
 * :func:`solve_with_retry` -- run a block with Clarabel, then SCS, recording every attempt.
-* :func:`rank_one_with_an` -- rank-1 recovery that keeps the total covariance (local helper:
-  ``jisac/algorithms/rank_one.py`` did not exist when this was written).
+* :func:`rank_one_with_an` -- rank-1 recovery that keeps the total covariance (moves the
+  remainder ``W_k - w_k w_k^H >= 0`` into the AN; ``jisac.algorithms.rank_one.recover_rank_one``
+  has no AN to absorb it, so only its ``principal_beams`` is reused).
 * :func:`run_an_baseline` -- the SCA driver shared by the four baselines.
 """
 
@@ -33,6 +34,7 @@ from ...hardware.tma import scale_to_element_power
 from ...metrics import detection
 from ...metrics import multiple_access as ma
 from ...metrics.crb import crb_from_fim, schur_lower_bound, tris_fim
+from ..rank_one import principal_beams
 from .block import AnBlock, an_block
 
 __all__ = ["TrisAnDesign", "evaluate_an", "certify_an", "an_rates", "slot_durations",
@@ -362,7 +364,7 @@ def rank_one_with_an(Wmats, Z, key, n_rand: int, score, feasible=None):
     lam = np.maximum(lam, 0.0)
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(
         key.dtype, jax.dtypes.prng_key) else key).astype(np.uint64))
-    cands = [np.stack([np.sqrt(lam[k, -1]) * U[k, :, -1] for k in range(K)], axis=1)]
+    cands = [principal_beams(Wmats)]          # jisac/algorithms/rank_one.py (shared helper)
     for _ in range(n_rand):
         cols = []
         for k in range(K):
