@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 
 import jax
@@ -57,10 +58,12 @@ def run(max_iter: int | None = None, with_normalisers: bool = False, seed: int =
     t = time.perf_counter()
     L.lbcd(sy, s, alpha=0.5, norm=norm, key=key, max_iter=1, init=init)
     out["first_iteration_s"] = time.perf_counter() - t
+    print(f"first iteration {out['first_iteration_s']:.1f} s", file=sys.stderr, flush=True)
     t = time.perf_counter()
     _, info1 = L.lbcd(sy, s, alpha=0.5, norm=norm, key=key, max_iter=1, init=init)
     out["iteration_s"] = time.perf_counter() - t
     out["compile_s"] = out["first_iteration_s"] - out["iteration_s"]
+    print(f"steady iteration {out['iteration_s']:.1f} s", file=sys.stderr, flush=True)
     per = {}
     for e in info1["block_log"]:
         per.setdefault(e["block"], []).append(e["time_s"])

@@ -178,6 +178,8 @@ def history(c, plot: Mapping, root: Path):
                     continue
                 t = np.array([p["x"] for p in pts], float)
                 mean = np.array([p["mean"] for p in pts])
+                if plot.get("logy") or y.get("logy"):
+                    mean = np.where(mean > 0, mean, np.nan)  # a zero gap has no place on a log axis
                 ax.plot(t, mean, "o-", ms=3, color=f"C{i % 10}", label=s or y["metric"])
                 ax.fill_between(t, [p["ci95_lo"] for p in pts], [p["ci95_hi"] for p in pts],
                                 color=f"C{i % 10}", alpha=0.2, lw=0)

@@ -718,7 +718,7 @@ def render_figure(summary: Sequence[Mapping], plot: Mapping, hlines: Sequence[Ma
     n_failed_total = 0
     all_series = list(dict.fromkeys(s["series"] for s in summary))
     for p_i, (ax, group) in enumerate(zip(flat, panels)):
-        failed_x, failed_n, n_drop, any_good = [], 0, 0, False
+        failed_x, failed_n, n_drop, any_good, any_positive = [], 0, 0, False, False
         for e_i, y in enumerate(group):
             col = y.get("column", y["metric"])
             items = [s for s in summary if s["metric"] == col]
@@ -733,6 +733,7 @@ def render_figure(summary: Sequence[Mapping], plot: Mapping, hlines: Sequence[Ma
                     label = f"{name}: {y['legend']}" if name else str(y["legend"])
                 if good:
                     any_good = True
+                    any_positive = any_positive or any(s["mean"] > 0 for s in good)
                     xs = np.array([pos(s["x"]) for s in good])
                     ax.plot(xs, [s["mean"] for s in good], marker="o", linestyle=ls, color=color,
                             label=label, ms=4)
@@ -756,14 +757,14 @@ def render_figure(summary: Sequence[Mapping], plot: Mapping, hlines: Sequence[Ma
                 draw_line = ax.axvline if h.get("vertical") else ax.axhline
                 draw_line(h["value"], color="k", linestyle="--", lw=1.2, label=h["label"])
         if not any_good:
-            ax.text(0.5, 0.5, "no finite values of " + ", ".join(repr(y["metric"]) for y in group),
-                    ha="center", va="center", transform=ax.transAxes, color="0.4")
+            ax.text(0.5, 0.5, "no finite values of\n" + "\n".join(repr(y["metric"]) for y in group),
+                    ha="center", va="center", transform=ax.transAxes, color="0.4", fontsize="small")
         ax.set_ylabel(group[0]["label"] if len({y["label"] for y in group}) == 1
                       else " / ".join(dict.fromkeys(y["label"] for y in group)))
         if group[0].get("title"):
             ax.set_title(str(group[0]["title"]), fontsize="medium")
-        if plot.get("logy") or group[0].get("logy"):
-            ax.set_yscale("log")
+        if (plot.get("logy") or group[0].get("logy")) and any_positive:
+            ax.set_yscale("log")  # (an empty panel stays linear: nothing to log-scale)
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")

@@ -80,7 +80,28 @@ def _pipeline(job: JobConfig):
                     "lu_sigma2": system.lu_sigma2, "iu_sigma2": system.iu_sigma2,
                     "lu_eps": system.lu_eps, "tau": system.tau}
 
-        return realize_tris_drops, evaluate_tris, certify, design_arrays
+        an_schemes = ("zf_an", "sdp_an", "sdma_an", "noma_an")
+        if job.scheme.name in an_schemes:
+            # AN baselines: private beams + full-rank AN covariance (no common stream)
+            from .algorithms.tris_baselines import certify_an, evaluate_an
+
+            def certify_an_drop(sys_i, des_i, k):
+                return certify_an(sys_i, des_i, s, k, n_draws=job.mc_draws, chunk=job.mc_chunk)
+
+            def an_arrays(system, design):
+                return {"W_private": design.W_private, "R_AN": design.R_AN, "t": design.t,
+                        "order": design.order, "H_hat": system.H_hat, "G_hat": system.G_hat,
+                        "g_scale": system.g_scale, "lu_sigma2": system.lu_sigma2,
+                        "iu_sigma2": system.iu_sigma2, "lu_eps": system.lu_eps, "tau": system.tau}
+
+            return realize_tris_drops, evaluate_an, certify_an_drop, an_arrays
+        # The traditional transceiver (TRSMA) pays N RF chains instead of N TMA switches.
+        transceiver = "traditional" if job.scheme.name == "trsma" else "tris"
+
+        def evaluate(sy, de, s_):
+            return evaluate_tris(sy, de, s_, transceiver)
+
+        return realize_tris_drops, evaluate, certify, design_arrays
     from .evaluation.sim import certify_sim, evaluate_sim
     from .systems.sim import realize_sim_drops
 

@@ -120,9 +120,9 @@ class TrisScenario:
     p_out_lu: float = 0.02
     p_out_iu: float = 0.01
     p_fa: float = 1e-4
-    p_d: float = 0.9
+    p_d: float = 0.8
     rcs_m2: float = 1.0
-    radar_noise_dbm: float = -90.0
+    radar_noise_dbm: float = -143.0
     beampattern_error: float = 0.5
     scan_sector_deg: tuple = (10.0, 80.0)
     scan_pitch_deg: float = 20.0

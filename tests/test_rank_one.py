@@ -65,6 +65,6 @@ def test_recover_picks_best_feasible_and_keeps_element_power(rng):
     w, info = recover_rank_one(W, score, p_t=0.5, n_random=30, seed=1)
     assert np.all(np.sum(np.abs(w) ** 2, axis=1) <= 0.5 + 1e-12)
     assert info["n_candidates"] == 31 and len(calls) == 31
-    scored = [score(c) for c in calls]
+    scored = [score(c) for c in list(calls)]
     feas = [v for v, f in scored if f]
     assert info["feasible"] and info["value"] == max(feas)

@@ -57,6 +57,8 @@ class BcdOptions:
     iota_init: float = 1e3          # phase-1 leakage target (loose)
     seed: int = 0
     line_search: tuple = (1.0, 0.5, 0.25, 0.125)   # B1 step sizes tried (backtracking)
+    backend: str = "layer"          # "layer" (CvxpyLayers built once, cached) or
+                                    # "plain_rebuild" (plain cvxpy, rebuilt every call; benchmark)
 
 
 def allocate_slots(f, t_min: float, t_max: float, t_total: float) -> np.ndarray:
@@ -78,17 +80,37 @@ def allocate_slots(f, t_min: float, t_max: float, t_total: float) -> np.ndarray:
 _CACHE: dict = {}
 
 
-def get_layers(d: SlotData, N: int, K: int, M: int):
-    """(B1, B2) layers for this shape and these build-time constants (cached per process)."""
+def get_layers(d: SlotData, N: int, K: int, M: int, backend: str = "layer"):
+    """(B1, B2) blocks for this shape and these build-time constants.
+
+    backend "layer": CvxpyLayers, built once per process and cached; "plain_rebuild": plain
+    cvxpy problems rebuilt from scratch at every call (the benchmark's reference)."""
+    b1_kw = dict(p_out_lu=d.p_out_lu, p_out_iu=d.p_out_iu, sigma_e=d.sigma_e, rate_e=d.r_e,
+                 E_sqrt=d.E_sqrt, power=d.power)
+    b2_kw = dict(p_out_lu=d.p_out_lu, sigma_e=d.sigma_e, r_s=d.r_s)
+    if backend == "plain_rebuild":
+        return (_Rebuild(lambda: build_p21_margin_slot(N, K, M, layer=False, **b1_kw)),
+                _Rebuild(lambda: build_p22_slot(N, K, M, layer=False, **b2_kw)))
     key = (N, K, M, d.p_out_lu, d.p_out_iu, round(d.sigma_e, 12), d.r_e, d.r_s, d.power,
            np.asarray(d.E_sqrt).round(12).tobytes())
     if key not in _CACHE:
-        b1 = build_p21_margin_slot(N, K, M, p_out_lu=d.p_out_lu, p_out_iu=d.p_out_iu,
-                                   sigma_e=d.sigma_e, rate_e=d.r_e, E_sqrt=d.E_sqrt,
-                                   power=d.power)
-        b2 = build_p22_slot(N, K, M, p_out_lu=d.p_out_lu, sigma_e=d.sigma_e, r_s=d.r_s)
-        _CACHE[key] = (b1, b2)
+        _CACHE[key] = (build_p21_margin_slot(N, K, M, **b1_kw), build_p22_slot(N, K, M, **b2_kw))
     return _CACHE[key]
+
+
+class _Rebuild:
+    """A block that builds a fresh plain-cvxpy problem at every call."""
+
+    def __init__(self, build):
+        self.build = build
+
+    def __call__(self, solver_args=None, **inp):
+        return self.build()(solver_args=solver_args, **inp)
+
+    def set_problem_parameters(self, **inp):
+        self.last = self.build()
+        self.last.set_problem_parameters(**inp)
+        self.problem = self.last.problem
 
 
 class SolveFailed(RuntimeError):
@@ -228,12 +250,9 @@ def solve_drop(system, s, opt: BcdOptions, log=None) -> tuple[dict, dict]:
     M = np.asarray(system.G_hat).shape[0]
     data = [slot_data(system, s, l, robust=opt.robust, detection=opt.detection, power=opt.power)
             for l in range(L)]
-    t0 = time.perf_counter()
-    b1, b2 = get_layers(data[0], N, K, M)
-    t_build = time.perf_counter() - t0
     attempts: list = []
     info = {"status": "unknown", "solver_status": attempts, "iterations": 0,
-            "objective_history": [], "build_time_s": t_build}
+            "objective_history": [], "build_time_s": 0.0}
 
     def fail(status, W=None):
         info["status"] = status
@@ -241,15 +260,19 @@ def solve_drop(system, s, opt: BcdOptions, log=None) -> tuple[dict, dict]:
         t = allocate_slots(np.zeros(L), s.t_min, s.t_max, s.t_total)
         return {"W": W, "t": t, "C": np.zeros((L, K))}, info
 
-    # ---- phase 1 -----------------------------------------------------------------------
-    tg0 = dict(chi=np.zeros(K), iota=np.full(K, opt.iota_init),
-               u=np.full(K, 2.0**s.r_s - 1.0), gamma_c0=0.0)
-    Ws, b2o, tgs = [], [], []
     if any(d.p_min > N * (1.0 + 1e-9) for d in data):
         # (62) asks for more total power than (34d) / the total-power limit can ever give
         say(f"detection floor p_min = {data[0].p_min:.3g} P_t > N P_t: infeasible")
         info["infeasible_reason"] = "detection power floor (62) exceeds N P_t"
         return fail("infeasible")
+    t0 = time.perf_counter()
+    b1, b2 = get_layers(data[0], N, K, M, opt.backend)
+    info["build_time_s"] = time.perf_counter() - t0
+
+    # ---- phase 1 -----------------------------------------------------------------------
+    tg0 = dict(chi=np.zeros(K), iota=np.full(K, opt.iota_init),
+               u=np.full(K, 2.0**s.r_s - 1.0), gamma_c0=0.0)
+    Ws, b2o, tgs = [], [], []
     try:
         for l, d in enumerate(data):
             (W, _), _ = _solve(lambda a: b1(solver_args=a, **_b1_inputs(d, tg0)), opt.solver,

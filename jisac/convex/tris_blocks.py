@@ -256,6 +256,8 @@ class P21MarginSlot(P21Slot):
     """
 
     power: str = "element"
+    variables: tuple = ()       # cvxpy Variables in layer-output order (plain mode)
+    plain: bool = False         # True: no CvxpyLayer, solve the cvxpy problem directly
 
     def parameters(self, **inp):
         K, M = self.k, self.m
@@ -298,7 +300,10 @@ class P21MarginSlot(P21Slot):
     def __call__(self, solver_args=None, **inp):
         if not jax.config.jax_enable_x64:
             raise RuntimeError("P21MarginSlot needs float64 (jax_enable_x64)")
-        out = self.layer(*self.parameters(**inp), solver_args=solver_args or {})
+        if self.plain:
+            out = _plain_solve(self, solver_args, inp)
+        else:
+            out = self.layer(*self.parameters(**inp), solver_args=solver_args or {})
         nW = 2 * (self.k + 1)
         W = jnp.stack([hermitian_from_layer(out[2 * i], out[2 * i + 1])
                        for i in range(self.k + 1)])
@@ -314,11 +319,12 @@ class P21MarginSlot(P21Slot):
 
 def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: float,
                           sigma_e: float, rate_e: float, E_sqrt=None,
-                          power: str = "element") -> P21MarginSlot:
+                          power: str = "element", layer: bool = True) -> P21MarginSlot:
     """Build the margin-form (P2.1) layer (section comment above) for shape (N, K, M).
 
     power: "element" -> (34d) sum_i [W_i]_nn <= P_t (TRIS); "total" -> sum_i tr W_i <= N P_t
-    (traditional transceiver, TRSMA). Other arguments as in `build_p21_slot`.
+    (traditional transceiver, TRSMA). layer=False skips the CvxpyLayer (plain cvxpy solves;
+    benchmarks). Other arguments as in `build_p21_slot`.
     """
     from cvxpylayers.jax import CvxpyLayer
 
@@ -399,6 +405,22 @@ def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: 
     used = {p.name() for p in prob.parameters()}
     order = tuple(name for name in P if name in used)
     variables = [v for w in Wv for v in w.layer_variables] + [eta, xi, eta_c]
-    layer = CvxpyLayer(prob, parameters=[P[nm] for nm in order], variables=variables)
-    return P21MarginSlot(layer=layer, problem=prob, n=N, k=K, m=M, param_order=order,
-                         sigma_e=sigma_e, power=power)
+    lay = (CvxpyLayer(prob, parameters=[P[nm] for nm in order], variables=variables)
+           if layer else None)
+    return P21MarginSlot(layer=lay, problem=prob, n=N, k=K, m=M, param_order=order,
+                         sigma_e=sigma_e, power=power, variables=tuple(variables),
+                         plain=not layer)
+
+
+def _plain_solve(slot, solver_args, inp):
+    """Solve `slot.problem` with plain cvxpy (no layer); outputs in layer order (JAX arrays)."""
+    args = dict(solver_args or {})
+    method = args.pop("solve_method", "Clarabel")
+    slot.set_problem_parameters(**inp)
+    slot.problem.solve(solver=method.upper(), **args)
+    if slot.problem.status not in ("optimal", "optimal_inaccurate"):
+        raise cp.error.SolverError(f"plain cvxpy status {slot.problem.status}")
+    if slot.problem.status == "optimal_inaccurate":
+        import warnings
+        warnings.warn("Solved/Inaccurate.")
+    return [jnp.asarray(v.value, jnp.float64) for v in slot.variables]

@@ -79,6 +79,8 @@ class P22Slot:
     sigma_e: float
     param_order: tuple
     out_names: tuple
+    variables: tuple = ()
+    plain: bool = False
 
     def parameters(self, **inp):
         K, M = self.k, self.m
@@ -114,7 +116,11 @@ class P22Slot:
     def __call__(self, solver_args=None, **inp):
         if not jax.config.jax_enable_x64:
             raise RuntimeError("P22Slot needs float64 (jax_enable_x64)")
-        out = self.layer(*self.parameters(**inp), solver_args=solver_args or {})
+        if self.plain:
+            from jisac.convex.tris_blocks import _plain_solve
+            out = _plain_solve(self, solver_args, inp)
+        else:
+            out = self.layer(*self.parameters(**inp), solver_args=solver_args or {})
         return dict(zip(self.out_names, out))
 
     def set_problem_parameters(self, **inp) -> None:
@@ -125,11 +131,12 @@ class P22Slot:
 
 
 def build_p22_slot(n: int, k: int, m: int, *, p_out_lu: float, sigma_e: float,
-                   r_s: float) -> P22Slot:
+                   r_s: float, layer: bool = True) -> P22Slot:
     """Build the (P2.2) one-slot CvxpyLayer for shape (N, K, M).
 
     Build-time constants: the LU outage probability (sigma_1 = -ln P_out), the LU CSI-error std
     sigma_e (normalised units) and the rate target r_s (they multiply variables with data).
+    layer=False: no CvxpyLayer (plain cvxpy solves; benchmarks).
     """
     from cvxpylayers.jax import CvxpyLayer
 
@@ -179,6 +186,8 @@ def build_p22_slot(n: int, k: int, m: int, *, p_out_lu: float, sigma_e: float,
     used = {p.name() for p in prob.parameters()}
     order = tuple(name for name in P if name in used)
     outs = (chi, iota, C, u, o, omega)
-    layer = CvxpyLayer(prob, parameters=[P[nm] for nm in order], variables=list(outs))
-    return P22Slot(layer=layer, problem=prob, n=N, k=K, m=M, r_s=r_s, sigma_e=sigma_e,
-                   param_order=order, out_names=("chi", "iota", "C", "u", "o", "omega"))
+    lay = (CvxpyLayer(prob, parameters=[P[nm] for nm in order], variables=list(outs))
+           if layer else None)
+    return P22Slot(layer=lay, problem=prob, n=N, k=K, m=M, r_s=r_s, sigma_e=sigma_e,
+                   param_order=order, out_names=("chi", "iota", "C", "u", "o", "omega"),
+                   variables=outs, plain=not layer)

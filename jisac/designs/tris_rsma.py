@@ -44,13 +44,18 @@ def options_from_params(s, params) -> BcdOptions:
 
 def design(system, s, params, key=None, log=None):
     """Algorithm 1 for every drop of the batched ``system`` (leading drop axis)."""
+    import sys
+
     opt = options_from_params(s, params)
     n = jax.tree_util.tree_leaves(system)[0].shape[0]
     seeds = np.asarray(jax.random.randint(key, (n,), 0, 2**31 - 1)) if key is not None else np.arange(n)
     Ws, ts, Cs, infos = [], [], [], []
     for i in range(n):
         sys_i = jax.tree_util.tree_map(lambda x: x[i], system)
-        arr, info = solve_drop(sys_i, s, BcdOptions(**{**opt.__dict__, "seed": int(seeds[i])}), log=log)
+        say = log or (lambda m, i=i: print(f"[{params.name} drop {i}] {m}", file=sys.stderr,
+                                           flush=True))
+        arr, info = solve_drop(sys_i, s, BcdOptions(**{**opt.__dict__, "seed": int(seeds[i])}),
+                               log=say)
         Ws.append(arr["W"])
         ts.append(arr["t"])
         Cs.append(arr["C"])

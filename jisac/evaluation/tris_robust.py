@@ -407,7 +407,8 @@ def robust_certificate(system, design, s, key, *, n_samples: int = 2000, robust:
     a_true = np.asarray(jax.vmap(jax.vmap(lambda p, x, y: upa_steering(p[2] + y, p[1] + x, *geo)))(
         jnp.broadcast_to(jnp.asarray(iu), (n_samples, M, 3)), smp.delta_azimuth, smp.delta_pitch))
     sa2 = np.asarray(det.rcs_variance(s.rcs_m2, s.wavelength, iu[None, :, 0] + dd))    # (S, M)
-    gain = sa2 * np.abs(np.einsum("smn,mn->sm", a_true.conj(), a_hat)) ** 2 / (N**2 * s.radar_noise)
+    # echo-SNR normalisation of (32), consistent with (28) (docs/derivations/detection.md)
+    gain = sa2 * np.abs(np.einsum("smn,mn->sm", a_true.conj(), a_hat)) ** 2 / (N * s.radar_noise)
     pd = np.exp(np.log(s.p_fa) / (1 + p_slot[:, None, None] * gain[None]))         # (L, S, M)
     return {
         "n_samples": n_samples,

@@ -16,7 +16,9 @@ What is realised (shapes with K LUs, M IUs, N elements, L slots):
   estimated distance, the guaranteed bound ``tau (M,)`` on ``||dg||`` over the set Xi_m (eqs.
   (38)-(43), see ``docs/derivations/iu_uncertainty.md``) and the Gaussian variance ``iu_sigma2``
   by the same compatibility rule.
-* Sensing: worst-distance normalised sensing gain ``zeta_worst (M,)`` of eq. (62), and the
+* Sensing: worst-distance normalised sensing gain ``zeta_worst (M,)`` of eq. (62) -- in the
+  echo-SNR normalisation consistent with eq. (28) (eq. (32) as printed is N times smaller,
+  ``docs/derivations/detection.md``) -- and the
   desired scanning covariances ``R_scan (L, N, N)`` of eq. (33): slot ``l`` beams towards the
   ``l``-th of ``L`` azimuths evenly spread over ``scan_sector_deg`` at ``scan_pitch_deg``.
 """
@@ -101,7 +103,8 @@ def realize_tris_drops(s: TrisScenario, key, n_drops: int | None) -> TrisSystem:
     a_hat = jax.vmap(lambda p: upa_steering(p[2], p[1], *geo))(iu)
     zeta_worst = jax.vmap(
         lambda p, a: detection.sensing_gain_worst_distance(
-            s.rcs_m2, lam, p[0], s.iu_distance_error_m, a, a, s.radar_noise))(iu, a_hat)
+            s.rcs_m2, lam, p[0], s.iu_distance_error_m, a, a, s.radar_noise,
+            normalization="echo_snr"))(iu, a_hat)
 
     az = jnp.asarray(scan_azimuths(s), dt)
     pitch = jnp.full_like(az, np.deg2rad(s.scan_pitch_deg))

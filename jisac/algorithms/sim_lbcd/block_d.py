@@ -42,7 +42,7 @@ import numpy as np
 
 from ...designs.sim import SimDesign
 from ...scenarios import SimScenario
-from ...systems.sim import SimSystem
+from ...systems.sim import SimSystem, sensing_model_kw
 from . import block_b
 from ...hardware.sim import sim_cascade
 from ...metrics.crb import crb_from_fim, orthogonal_probing, schur_lower_bound, sim_target_fim
@@ -52,14 +52,13 @@ __all__ = ["resource_block", "crb_time_power_coefficients", "secrecy_rate_vs_pow
 
 
 @partial(jax.jit, static_argnames=("n_s", "idx_interest"))
-def _schur_crb_diag(theta_sense, h1, h_inter, targets, positions, wavelength, dt, noise, d0,
-                    pathloss_exp, n_s: int, idx_interest: tuple):
+def _schur_crb_diag(theta_sense, h1, h_inter, targets, positions, wavelength, dt, noise, model_kw,
+                    n_s: int, idx_interest: tuple):
     G = sim_cascade(theta_sense, h1, h_inter)
     X = orthogonal_probing(h1.shape[1], n_s, jnp.asarray(1.0, jnp.real(G).dtype), dtype=G.dtype)
 
     def per_target(xi):
-        J = sim_target_fim(xi, G, X, positions, wavelength, dt, noise, azimuth=0.0, d0=d0,
-                           pathloss_exp=pathloss_exp)
+        J = sim_target_fim(xi, G, X, positions, wavelength, dt, noise, **model_kw)
         return jnp.diagonal(crb_from_fim(schur_lower_bound(J, idx_interest)))
 
     return jax.vmap(per_target)(targets)
@@ -76,7 +75,8 @@ def crb_time_power_coefficients(system: SimSystem, design: SimDesign, s: SimScen
     """``(a, b)`` with ``CRB_total(tau_s, p_s) = (a + b / tau_s^2) / p_s`` (design model).
 
     One FIM per target at the current ``tau_s`` and ``p_s = 1`` W (the same model as
-    ``objective.crb_total_theta``), Schur complement (28) onto ``[theta, r, v]``, inverse:
+    ``objective.crb_total_theta``: ``sensing_model_kw(s)``, incl. the OFDM subcarriers -- the
+    delay phase depends on ``r`` only, so the scaling law is unchanged), Schur complement (28) onto ``[theta, r, v]``, inverse:
     ``a = sum_i (C_theta + C_r)``, ``b = sum_i C_v tau_s^2`` (``idx_interest`` as in
     ``sim_crb_total``; the default is the objective's ``[theta, r, v]``). Reading ``a, b`` off the diagonal
     rather than off two CRB totals matters: with ill-conditioned FIMs the total is dominated by
@@ -85,9 +85,9 @@ def crb_time_power_coefficients(system: SimSystem, design: SimDesign, s: SimScen
     tau1 = float(design.tau[1])
     n_s = s.sensing_snapshots
     dt = tau1 * s.t_slot / n_s
+    kw = {k: (None if v is None else jnp.asarray(v)) for k, v in sensing_model_kw(s).items()}
     c = np.asarray(_schur_crb_diag(design.theta_sense, system.h1, system.h_inter, system.targets,
-                                   system.positions, s.wavelength, dt, s.noise,
-                                   s.reference_distance_m, s.pathloss_exponent, n_s,
+                                   system.positions, s.wavelength, dt, s.noise, kw, n_s,
                                    tuple(idx_interest)))     # (T, len(idx_interest))
     is_v = np.asarray([i == 2 for i in idx_interest])              # xi = [theta, r, v, rcs, phi]
     return float(np.sum(c[:, ~is_v])), float(np.sum(c[:, is_v]) * tau1 ** 2)
