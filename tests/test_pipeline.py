@@ -127,3 +127,17 @@ def test_run_job_small(kind, over):
     again = run_job(job)
     assert again.metrics[key] == r.metrics[key]
     assert again.metrics["certificate"] == r.metrics["certificate"]
+
+
+def test_run_job_an_baseline_wiring():
+    """An AN baseline goes through the job pipeline: its own evaluation and certificate."""
+    sc = OmegaConf.to_container(OmegaConf.load("conf/scenario/tris_rsma.yaml"))
+    sc.update(SMALL_TRIS)
+    sc.update({"radar_noise_dbm": -163.0})   # detection floor reachable at N = 6
+    job = job_from_dict({"scenario": sc, "scheme": {"name": "sdp_an"}, "seed": 0, "n_drops": 1,
+                         "mc_draws": 2048, "mc_chunk": 1024})
+    r = run_job(job)
+    assert "W_private" in r.design and "R_AN" in r.design
+    assert r.metrics["certificate"][0]["n_draws"] == 2048
+    d = r.metrics["drops"][0]
+    assert np.isfinite(d["secrecy_sum_rate"]) and d["element_power_excess_w"] <= 1e-9
