@@ -43,6 +43,17 @@ class JobResult:
         return str(self.metrics.get("status", "unknown"))
 
 
+_INFO_KEYS = ("status", "solver_status", "iterations", "objective_history")
+
+
+def _jsonable(v) -> bool:
+    try:
+        to_jsonable(v)
+        return True
+    except TypeError:
+        return False
+
+
 def _drop(tree, i):
     return jax.tree_util.tree_map(lambda x: x[i], tree)
 
@@ -155,6 +166,9 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
         "solver_status": info.get("solver_status", [info["status"]]),
         "iterations": info.get("iterations", 0),
         "objective_history": to_jsonable(info.get("objective_history", [])),
+        # anything else the scheme reports about its solve (rank-1 gap, normalisers, ...)
+        "design_info": to_jsonable({k: v for k, v in info.items() if k not in _INFO_KEYS
+                                    and _jsonable(v)}),
         "job_seed": job.job_seed(),
         "scenario": s.kind,
         "scheme": job.scheme.name,
