@@ -13,6 +13,7 @@ drop, plus ``status`` (worst status over drops), ``iterations``, ``objective_his
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -43,7 +44,8 @@ class JobResult:
         return str(self.metrics.get("status", "unknown"))
 
 
-_INFO_KEYS = ("status", "solver_status", "iterations", "objective_history")
+_INFO_KEYS = ("status", "solver_status", "iterations", "objective_history", "details", "system",
+              "scenario", "drops")
 
 
 def _jsonable(v) -> bool:
@@ -153,6 +155,11 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
     note(f"designed with scheme={job.scheme.name}: status={info['status']} "
          f"in {time.perf_counter() - t1:.1f} s")
 
+    if "scenario" in info or "system" in info:
+        # e.g. SL-RIS designs on its own one-layer system: evaluate where it was designed
+        s = info.get("scenario", s)
+        system = info.get("system", system)
+        _, evaluate, certify, design_arrays = _pipeline(dataclasses.replace(job, scenario=s))
     per_drop = jax.jit(jax.vmap(lambda sy, de: evaluate(sy, de, s)))(system, design)
     drops = [to_jsonable(_drop(per_drop, i)) for i in range(job.n_drops)]
     certs = []
@@ -178,6 +185,12 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
         "certificate": certs,
         "wall_time_s": time.perf_counter() - t0,
     }
+    if s.kind == "sim_isac" and "details" in info:   # L-BCD family: utility U(alpha) and the Sec. IV theory diagnostics
+        from .algorithms.sim_lbcd.diagnostics import theory_for_job, utility_for_job
+
+        metrics.update(to_jsonable(utility_for_job(system, design, s, info)))
+        metrics["theory"] = to_jsonable(theory_for_job(system, design, s, info))
+        metrics["lbcd"] = to_jsonable(info.get("drops", []))
     arrays = {k: np.asarray(v) for k, v in design_arrays(system, design).items()}
     return JobResult(metrics=metrics, design=arrays, log=log)
 

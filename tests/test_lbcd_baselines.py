@@ -222,6 +222,10 @@ def test_scheme_entry_through_run_job(stub_blocks, name):
     assert max(d["time_excess"] for d in m["drops"]) <= 1e-9
     assert max(d["energy_excess_j"] for d in m["drops"]) <= 1e-9 * 316e-6
     assert res.design["theta_comm"].shape == (2, 2, 9)
+    # the job reports U(alpha) per drop and the Sec. IV diagnostics with a verdict per bound
+    assert len(m["utility"]) == 2 and all(np.isfinite(u) for u in m["utility"])
+    assert len(m["theory"]) == 2
+    assert all(isinstance(e["holds"], bool) for e in m["theory"][0].values())
 
 
 def test_sl_ris_entry(stub_blocks):
