@@ -38,6 +38,39 @@ def total_power(design: TrisDesign, s: TrisScenario, transceiver: str = "tris"):
     return radiated / pm["pa_efficiency"] + pm["p_static_w"] + s.n_elements * per_elem
 
 
+def sensing_metrics(system: TrisSystem, Rx, t, s: TrisScenario) -> dict:
+    """Sensing metrics of a transmit covariance ``Rx (L, N, N)`` (sum of all streams, AN
+    included) with slot durations ``t (L,)``: detection probability per slot and IU by
+    (31)-(32) at the worst distance (62) and with the beam-aware echo SNR of (28), the
+    beampattern-matching error (33) relative to ``||R[l]||_F^2``, and the RCRB of each IU
+    (the FIMs of the L slots add: independent observations of ``t_l B`` snapshots each)."""
+    p_slot = jnp.real(jnp.trace(Rx, axis1=1, axis2=2))
+    pd = detection.detection_probability_from_pfa(p_slot[:, None], system.zeta_worst[None, :], s.p_fa)
+    geo = (s.n_rows, s.n_cols, s.spacing_over_lambda)
+    a_iu = jax.vmap(lambda p: upa_steering(p[2], p[1], *geo))(system.iu_polar)
+    sa2 = detection.rcs_variance(s.rcs_m2, s.wavelength, system.iu_polar[:, 0] + s.iu_distance_error_m)
+    echo = jax.vmap(lambda R: jax.vmap(lambda a, v: detection.echo_snr(R, a, v, s.radar_noise))(a_iu, sa2))(Rx)
+    pd_beam = jnp.exp(jnp.log(s.p_fa) / (1.0 + echo))
+    bp_err = jax.vmap(lambda R, Rd: jnp.sum(jnp.abs(R - Rd) ** 2) / jnp.sum(jnp.abs(Rd) ** 2))(Rx, system.R_scan)
+    bw = s.bandwidth_mhz * 1e6
+
+    def rcrb(p):
+        alpha = jnp.sqrt(detection.rcs_variance(s.rcs_m2, s.wavelength, p[0]))
+        J = jnp.sum(jax.vmap(lambda R, tl: tris_fim(R, p[0], p[1], p[2], alpha, *geo, s.wavelength,
+                                                       s.radar_noise, tl * bw))(Rx, t), axis=0)
+        return jnp.sqrt(jnp.diagonal(crb_from_fim(schur_lower_bound(J, (0, 1, 2)))))
+
+    rcrb_iu = jax.vmap(rcrb)(system.iu_polar)
+    return {
+        "detection_probability": pd,
+        "detection_probability_beam": pd_beam,
+        "beampattern_rel_error": bp_err,
+        "rcrb_distance_m": rcrb_iu[:, 0],
+        "rcrb_azimuth_rad": rcrb_iu[:, 1],
+        "rcrb_pitch_rad": rcrb_iu[:, 2],
+    }
+
+
 def evaluate_tris(system: TrisSystem, design: TrisDesign, s: TrisScenario,
                   transceiver: str = "tris") -> dict:
     """All Sec. V metrics of one drop (pure; arrays in, dict of arrays out)."""
@@ -57,28 +90,8 @@ def evaluate_tris(system: TrisSystem, design: TrisDesign, s: TrisScenario,
     p_slot = jnp.sum(jnp.abs(W) ** 2, axis=(1, 2))
     p_tot = total_power(design, s, transceiver)
 
-    # detection, eqs. (31)-(32) and (62) (worst distance), per slot and IU
-    pd = detection.detection_probability_from_pfa(p_slot[:, None], system.zeta_worst[None, :], s.p_fa)
-    a_iu = jax.vmap(lambda p: upa_steering(p[2], p[1], s.n_rows, s.n_cols, s.spacing_over_lambda))(system.iu_polar)
     Rx = jnp.einsum("lnk,lmk->lnm", W, jnp.conj(W))                       # (L, N, N) = sum_i W_i
-    sa2 = detection.rcs_variance(s.rcs_m2, s.wavelength, system.iu_polar[:, 0] + s.iu_distance_error_m)
-    echo = jax.vmap(lambda R: jax.vmap(lambda a, v: detection.echo_snr(R, a, v, s.radar_noise))(a_iu, sa2))(Rx)
-    pd_beam = jnp.exp(jnp.log(s.p_fa) / (1.0 + echo))
-
-    # beampattern matching, eq. (33) / (34k), relative to ||R[l]||_F^2
-    bp_err = jax.vmap(lambda R, Rd: jnp.sum(jnp.abs(R - Rd) ** 2) / jnp.sum(jnp.abs(Rd) ** 2))(Rx, system.R_scan)
-
-    # RCRB of each IU: FIMs of the L slots add (independent observations), T_s = t_l * B
-    bw = s.bandwidth_mhz * 1e6
-
-    def rcrb(p):
-        alpha = jnp.sqrt(detection.rcs_variance(s.rcs_m2, s.wavelength, p[0]))
-        J = jnp.sum(jax.vmap(lambda R, tl: tris_fim(R, p[0], p[1], p[2], alpha, s.n_rows, s.n_cols,
-                                                       s.spacing_over_lambda, s.wavelength,
-                                                       s.radar_noise, tl * bw))(Rx, t), axis=0)
-        return jnp.sqrt(jnp.diagonal(crb_from_fim(schur_lower_bound(J, (0, 1, 2)))))
-
-    rcrb_iu = jax.vmap(rcrb)(system.iu_polar)                            # (M, 3)
+    sensing = sensing_metrics(system, Rx, t, s)
     elem = per_element_power(W)                                          # (L, N)
     return {
         "secrecy_sum_rate": sse,
@@ -94,12 +107,7 @@ def evaluate_tris(system: TrisSystem, design: TrisDesign, s: TrisScenario,
         "common_split": C,
         "user_rate": r_k,
         "eavesdropper_rate": r_km,
-        "detection_probability": pd,
-        "detection_probability_beam": pd_beam,
-        "beampattern_rel_error": bp_err,
-        "rcrb_distance_m": rcrb_iu[:, 0],
-        "rcrb_azimuth_rad": rcrb_iu[:, 1],
-        "rcrb_pitch_rad": rcrb_iu[:, 2],
+        **sensing,
         "element_power_excess_w": jnp.max(elem) - s.p_t,
         "time_excess_s": jnp.sum(t) - s.t_total,
         "common_split_excess": jnp.max(jnp.sum(C, axis=1) - r_c),

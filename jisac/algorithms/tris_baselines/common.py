@@ -28,12 +28,10 @@ from jaxtyping import Array, Complex, Float, Int
 
 from ...certify.monte_carlo import mc_probability
 from ...convex.bernstein import bernstein_e_minus, bernstein_e_plus, bernstein_sigma
-from ...evaluation.tris import total_power
-from ...geometry import upa_steering
+from ...evaluation.tris import sensing_metrics, total_power
 from ...hardware.tma import scale_to_element_power
 from ...metrics import detection
 from ...metrics import multiple_access as ma
-from ...metrics.crb import crb_from_fim, schur_lower_bound, tris_fim
 from ..rank_one import principal_beams
 from .block import AnBlock, an_block
 
@@ -102,23 +100,7 @@ def evaluate_an(system, design: TrisAnDesign, s) -> dict:
     Rx = jnp.einsum("lnk,lmk->lnm", Wp, jnp.conj(Wp)) + Ran                # (L, N, N)
     p_slot = jnp.real(jnp.trace(Rx, axis1=1, axis2=2))
     p_tot = total_power(_as_tris_like(design), s)
-    pd = detection.detection_probability_from_pfa(p_slot[:, None], system.zeta_worst[None, :],
-                                                  s.p_fa)
-    geo = (s.n_rows, s.n_cols, s.spacing_over_lambda)
-    a_iu = jax.vmap(lambda p: upa_steering(p[2], p[1], *geo))(system.iu_polar)
-    sa2 = detection.rcs_variance(s.rcs_m2, s.wavelength, system.iu_polar[:, 0] + s.iu_distance_error_m)
-    echo = jax.vmap(lambda R: jax.vmap(lambda a, v: detection.echo_snr(R, a, v, s.radar_noise))(a_iu, sa2))(Rx)
-    pd_beam = jnp.exp(jnp.log(s.p_fa) / (1.0 + echo))
-    bp_err = jax.vmap(lambda R, Rd: jnp.sum(jnp.abs(R - Rd) ** 2) / jnp.sum(jnp.abs(Rd) ** 2))(Rx, system.R_scan)
-    bw = s.bandwidth_mhz * 1e6
-
-    def rcrb(p):
-        alpha = jnp.sqrt(detection.rcs_variance(s.rcs_m2, s.wavelength, p[0]))
-        J = jnp.sum(jax.vmap(lambda R, tl: tris_fim(R, p[0], p[1], p[2], alpha, *geo,
-                                                       s.wavelength, s.radar_noise, tl * bw))(Rx, t), axis=0)
-        return jnp.sqrt(jnp.diagonal(crb_from_fim(schur_lower_bound(J, (0, 1, 2)))))
-
-    rcrb_iu = jax.vmap(rcrb)(system.iu_polar)
+    sensing = sensing_metrics(system, Rx, t, s)
     elem = jnp.real(jnp.diagonal(Rx, axis1=1, axis2=2))                     # (L, N)
     an_min_eig = jnp.min(jax.vmap(lambda r: jnp.linalg.eigvalsh(0.5 * (r + jnp.conj(r.T)))[0])(Ran))
     return {
@@ -134,12 +116,7 @@ def evaluate_an(system, design: TrisAnDesign, s) -> dict:
         "slot_time_s": t,
         "user_rate": r_k,
         "eavesdropper_rate": r_km,
-        "detection_probability": pd,
-        "detection_probability_beam": pd_beam,
-        "beampattern_rel_error": bp_err,
-        "rcrb_distance_m": rcrb_iu[:, 0],
-        "rcrb_azimuth_rad": rcrb_iu[:, 1],
-        "rcrb_pitch_rad": rcrb_iu[:, 2],
+        **sensing,
         "element_power_excess_w": jnp.max(elem) - s.p_t,
         "time_excess_s": jnp.sum(t) - s.t_total,
         "an_min_eigenvalue_w": an_min_eig,
