@@ -25,6 +25,7 @@ in JAX, so gradients flow to the primitive inputs. The layer cannot be jitted or
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import cvxpy as cp
 import jax
@@ -138,6 +139,52 @@ class P21Slot:
         return W, jnp.real(jnp.sum(jnp.trace(W, axis1=1, axis2=2)))
 
 
+class _SlotSkeleton(NamedTuple):
+    """What both (P2.1) builders share: the Parameter registry, the SDR variables, the
+    Bernstein sigmas and the build-time IU constants, and the constraints (34c), (34d)/TRSMA,
+    (62), (34k)."""
+    P: dict
+    par: Callable
+    Wv: list
+    Wc: object
+    Wp: list
+    Wsum: object
+    cons: list
+    s1: float
+    s2: float
+    b: float
+    E_sqrt_r: list
+
+
+def _slot_skeleton(N: int, K: int, M: int, p_out_lu: float, p_out_iu: float, rate_e: float,
+                   E_sqrt, power: str = "element") -> _SlotSkeleton:
+    if N < 2 or K < 1 or M < 1:
+        raise ValueError(f"need N >= 2, K >= 1, M >= 1; got N={N}, K={K}, M={M}")
+    P = {}
+
+    def par(name, shape=()):
+        if name not in P:
+            P[name] = cp.Parameter(shape, name=name)
+        return P[name]
+
+    if E_sqrt is None:
+        E_sqrt = np.stack([0.1 * np.eye(N)] * M)
+    E_sqrt_r = [embed_complex_matrix(np.asarray(E_sqrt[j], complex)) for j in range(M)]
+    Wv = [hermitian_variable(N, "Wc")] + [hermitian_variable(N, f"W{i}") for i in range(1, K + 1)]
+    Wc, Wp = Wv[0].embedded, [w.embedded for w in Wv[1:]]
+    Wsum = sum(w.embedded for w in Wv)
+    cons = [w >> 0 for w in (Wc, *Wp)]                                            # (34c)
+    if power == "element":
+        cons.append(sum(w.re for w in Wv)[np.arange(N), np.arange(N)] <= par("P_t"))  # (34d)
+    else:
+        cons.append(0.5 * cp.trace(Wsum) <= par("NP_t"))                          # TRSMA
+    cons.append(0.5 * cp.trace(Wsum) >= par("p_min"))                              # (62)
+    R = par("R", (2 * N, 2 * N))
+    cons.append(cp.norm(cp.vec((Wsum - R)[:, :N], order="F")) <= par("sqd"))     # (34k)
+    return _SlotSkeleton(P, par, Wv, Wc, Wp, Wsum, cons, bernstein_sigma(p_out_lu),
+                         bernstein_sigma(p_out_iu), 1.0 / (2.0**rate_e - 1.0), E_sqrt_r)
+
+
 def build_p21_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: float,
                    sigma_e: float, rate_e: float, E_sqrt=None) -> P21Slot:
     """Build the (P2.1) one-slot CvxpyLayer for shape (N=n, K=k, M=m).
@@ -150,29 +197,9 @@ def build_p21_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: float,
     from cvxpylayers.jax import CvxpyLayer
 
     N, K, M = n, k, m
-    if N < 2 or K < 1 or M < 1:
-        raise ValueError(f"need N >= 2, K >= 1, M >= 1; got N={N}, K={K}, M={M}")
-    P = {}
-
-    def par(name, shape=()):
-        P[name] = cp.Parameter(shape, name=name)
-        return P[name]
-
-    s1, s2 = bernstein_sigma(p_out_lu), bernstein_sigma(p_out_iu)
-    b = 1.0 / (2.0**rate_e - 1.0)
-    if E_sqrt is None:
-        E_sqrt = np.stack([0.1 * np.eye(N)] * M)
-    E_sqrt_r = [embed_complex_matrix(np.asarray(E_sqrt[j], complex)) for j in range(M)]
-
-    Wv = [hermitian_variable(N, "Wc")] + [hermitian_variable(N, f"W{i}") for i in range(1, K + 1)]
-    Wc, Wp = Wv[0].embedded, [w.embedded for w in Wv[1:]]
-    Wsum = sum(w.embedded for w in Wv)
+    P, par, Wv, Wc, Wp, Wsum, cons, s1, s2, b, E_sqrt_r = _slot_skeleton(
+        N, K, M, p_out_lu, p_out_iu, rate_e, E_sqrt)
     N2 = 2 * N
-    cons = [w >> 0 for w in (Wc, *Wp)]                                            # (34c)
-    cons.append(sum(w.re for w in Wv)[np.arange(N), np.arange(N)] <= par("P_t"))   # (34d)
-    cons.append(0.5 * cp.trace(Wsum) >= par("p_min"))                              # (62)
-    R = par("R", (N2, N2))
-    cons.append(cp.norm(cp.vec((Wsum - R)[:, :N], order="F")) <= par("sqd"))     # (34k)
     for kk in range(K):
         h, G = par(f"h{kk}", (N2,)), par(f"G{kk}", (N2, N2))
         S = sum(Wp[i] for i in range(K) if i != kk) if K > 1 else 0 * Wp[0]
@@ -331,24 +358,8 @@ def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: 
     if power not in ("element", "total"):
         raise ValueError(f"power must be 'element' or 'total', got {power!r}")
     N, K, M = n, k, m
-    if N < 2 or K < 1 or M < 1:
-        raise ValueError(f"need N >= 2, K >= 1, M >= 1; got N={N}, K={K}, M={M}")
-    P = {}
-
-    def par(name, shape=()):
-        if name not in P:
-            P[name] = cp.Parameter(shape, name=name)
-        return P[name]
-
-    s1, s2 = bernstein_sigma(p_out_lu), bernstein_sigma(p_out_iu)
-    b = 1.0 / (2.0**rate_e - 1.0)
-    if E_sqrt is None:
-        E_sqrt = np.stack([0.1 * np.eye(N)] * M)
-    E_sqrt_r = [embed_complex_matrix(np.asarray(E_sqrt[j], complex)) for j in range(M)]
-
-    Wv = [hermitian_variable(N, "Wc")] + [hermitian_variable(N, f"W{i}") for i in range(1, K + 1)]
-    Wc, Wp = Wv[0].embedded, [w.embedded for w in Wv[1:]]
-    Wsum = sum(w.embedded for w in Wv)
+    P, par, Wv, Wc, Wp, Wsum, cons, s1, s2, b, E_sqrt_r = _slot_skeleton(
+        N, K, M, p_out_lu, p_out_iu, rate_e, E_sqrt, power)
     N2 = 2 * N
     # SINR / leakage margins are signed (B1 may trade one term against another; the driver's
     # line search keeps the BCD monotone); the common-rate margin is >= 0 so that the previous
@@ -356,14 +367,6 @@ def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: 
     eta = cp.Variable(K, name="eta")
     xi = cp.Variable(K * M, name="xi")
     eta_c = cp.Variable(nonneg=True, name="eta_c")
-    cons = [w >> 0 for w in (Wc, *Wp)]                                            # (34c)
-    if power == "element":
-        cons.append(sum(w.re for w in Wv)[np.arange(N), np.arange(N)] <= par("P_t"))  # (34d)
-    else:
-        cons.append(0.5 * cp.trace(Wsum) <= par("NP_t"))                          # TRSMA
-    cons.append(0.5 * cp.trace(Wsum) >= par("p_min"))                              # (62)
-    R = par("R", (N2, N2))
-    cons.append(cp.norm(cp.vec((Wsum - R)[:, :N], order="F")) <= par("sqd"))     # (34k)
     obj = par("wc") * eta_c
     for kk in range(K):
         h, G = par(f"h{kk}", (N2,)), par(f"G{kk}", (N2, N2))
