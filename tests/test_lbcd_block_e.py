@@ -13,12 +13,9 @@ from jisac.hardware.sim import sim_cascade
 from jisac.scenarios import SimScenario
 from jisac.schemes import MrtParams
 from jisac.systems.sim import realize_sim_drops
+from small_systems import SMALL_SIM as BASE_SIM
 
-SMALL_SIM = dict(n_bs_antennas=4, bs_rows=2, n_rf_chains=2, n_layers=2, n_per_layer=9,
-                 user_positions=((15.0, 0.0, 20.0), (25.0, 180.0, 30.0)),
-                 eve_positions=((20.0, 0.0, 35.0),), target_positions=((20.0, 0.0, 10.0),),
-                 target_velocities_mps=(4.0,), target_rcs_m2=(1.0,), sensing_snapshots=8,
-                 n_ce_configs=4)
+SMALL_SIM = dict(BASE_SIM, n_ce_configs=4)
 # n_q = tau_ce T_slot B / Q = 0.05 * 1e-3 * 640e3 / 4 = 8 pilot samples per configuration (>= M = 4)
 BANDWIDTH = 640e3
 N_Q = 8

@@ -10,16 +10,12 @@ import pytest
 from jisac.algorithms.sim_lbcd import objective as ob
 from jisac.algorithms.sim_lbcd.block_c import reconfiguration_residual
 from jisac.algorithms.sim_lbcd.discrete import discretize, quantization_loss_bound
-from jisac.designs.sim import SimDesign, design_mrt
+from jisac.designs.sim import SimDesign
 from jisac.scenarios import SimScenario
 from jisac.schemes import MrtParams
-from jisac.systems.sim import realize_sim_drops
+from small_systems import SMALL_SIM as BASE_SIM, crb, mrt, realize, secrecy
 
-SMALL_SIM = dict(n_bs_antennas=4, bs_rows=2, n_rf_chains=2, n_layers=2, n_per_layer=9,
-                 user_positions=((15.0, 0.0, 20.0), (25.0, 180.0, 30.0)),
-                 eve_positions=((20.0, 0.0, 35.0),),
-                 target_velocities_mps=(4.0,), target_rcs_m2=(1.0,), sensing_snapshots=8,
-                 target_positions=((0.1, 0.0, 10.0),))
+SMALL_SIM = dict(BASE_SIM, target_positions=((0.1, 0.0, 10.0),))
 # Target at 0.1 m (not 20 m): keeps the equilibrated FIM condition number at ~1.4e8, so CRB_total
 # is reproducible across code paths (jit / no jit) to ~cond eps ~ 3e-8 relative; the comparisons
 # below use rtol = 1e-6 for anything containing the CRB. At 20 m cond ~6e12 (~1e-3 round-off).
@@ -30,11 +26,7 @@ RTOL_CRB = 1e-6
 _utility = jax.jit(ob.utility, static_argnames=("s", "model"))
 
 
-# jitted once per file: eager evaluation of the jacfwd FIMs / the AM loop costs seconds
-_mrt = jax.jit(design_mrt, static_argnums=(1, 2))
-_realize = jax.jit(realize_sim_drops, static_argnums=(0, 2))
-_S = jax.jit(ob.secrecy_throughput, static_argnames=("s", "model"))
-_crb = jax.jit(ob.crb_total, static_argnames=("s", "model"))
+_mrt, _realize, _S, _crb = mrt, realize, secrecy, crb
 
 
 @pytest.fixture(scope="module")

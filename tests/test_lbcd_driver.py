@@ -7,7 +7,6 @@ the ``slow`` test at the bottom.
 """
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
@@ -20,11 +19,8 @@ from jisac.designs.sim import SimDesign
 from jisac.hardware.sim import quantize_phases
 from jisac.scenarios import SimScenario
 from jisac.systems.sim import realize_sim_drops
+from small_systems import SMALL_SIM
 
-SMALL_SIM = dict(n_bs_antennas=4, bs_rows=2, n_rf_chains=2, n_layers=2, n_per_layer=9,
-                 user_positions=((15.0, 0.0, 20.0), (25.0, 180.0, 30.0)),
-                 eve_positions=((20.0, 0.0, 35.0),), target_positions=((20.0, 0.0, 10.0),),
-                 target_velocities_mps=(4.0,), target_rcs_m2=(1.0,), sensing_snapshots=8)
 
 
 @pytest.fixture(scope="module")

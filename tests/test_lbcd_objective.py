@@ -9,27 +9,19 @@ import pytest
 
 from jisac import manifold as mf
 from jisac.algorithms.sim_lbcd import objective as ob
-from jisac.designs.sim import SimDesign, design_mrt
+from jisac.designs.sim import SimDesign
 from jisac.evaluation.sim import evaluate_sim
 from jisac.scenarios import SimScenario
 from jisac.schemes import MrtParams
-from jisac.systems.sim import realize_sim_drops
+from small_systems import SMALL_SIM, crb, mrt, realize, secrecy
 
-SMALL_SIM = dict(n_bs_antennas=4, bs_rows=2, n_rf_chains=2, n_layers=2, n_per_layer=9,
-                 user_positions=((15.0, 0.0, 20.0), (25.0, 180.0, 30.0)),
-                 eve_positions=((20.0, 0.0, 35.0),), target_positions=((20.0, 0.0, 10.0),),
-                 target_velocities_mps=(4.0,), target_rcs_m2=(1.0,), sensing_snapshots=8)
 # Same, with the target at 0.1 m: at 20 m the range is nearly unidentifiable from the curvature
 # of a 3x3 aperture (equilibrated-FIM condition number ~6e12, so CRB_total carries ~1e-4
 # relative round-off and finite differences of it are meaningless); at 0.1 m cond ~1.4e8.
 NEAR_TARGET = dict(SMALL_SIM, target_positions=((0.1, 0.0, 10.0),))
 
 
-# jitted once per file: eager evaluation of the jacfwd FIMs / the AM loop costs seconds
-_mrt = jax.jit(design_mrt, static_argnums=(1, 2))
-_realize = jax.jit(realize_sim_drops, static_argnums=(0, 2))
-_S = jax.jit(ob.secrecy_throughput, static_argnames=("s", "model"))
-_crb = jax.jit(ob.crb_total, static_argnames=("s", "model"))
+_mrt, _realize, _S, _crb = mrt, realize, secrecy, crb
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,9 @@ from jisac.scenarios import SimScenario, TrisScenario
 from jisac.schemes import MrtParams
 from jisac.systems.sim import realize_sim_drops
 from jisac.systems.tris import realize_tris_drops
+from small_systems import SMALL_SIM
 
 SMALL_TRIS = dict(n_rows=2, n_cols=3, n_elements=6, n_slots=2, t_total_ms=4.0)
-SMALL_SIM = dict(n_bs_antennas=4, bs_rows=2, n_rf_chains=2, n_layers=2, n_per_layer=9,
-                 user_positions=((15.0, 0.0, 20.0), (25.0, 180.0, 30.0)),
-                 eve_positions=((20.0, 0.0, 35.0),), target_positions=((20.0, 0.0, 10.0),),
-                 target_velocities_mps=(4.0,), target_rcs_m2=(1.0,), sensing_snapshots=8)
 
 
 def _drop(tree, i=0):
