@@ -60,13 +60,41 @@ def _drop(tree, i):
     return jax.tree_util.tree_map(lambda x: x[i], tree)
 
 
+def _number(v) -> bool:
+    return isinstance(v, (bool, int, float, np.number)) or (isinstance(v, np.ndarray) and v.ndim == 0)
+
+
 def _summary(per_drop: list[dict]) -> dict:
-    """Means over drops of every scalar metric."""
+    """Means over drops of every numeric scalar metric (``None`` when some drop has ``None``:
+    an undefined value, see its ``*_reason``); strings and lists are per-drop only."""
     out = {}
-    for k, v in per_drop[0].items():
-        if np.ndim(v) == 0:
-            out[k] = float(np.mean([float(d[k]) for d in per_drop]))
+    for k in per_drop[0]:
+        vals = [d.get(k) for d in per_drop]
+        if all(v is None or _number(v) for v in vals) and any(v is not None for v in vals):
+            out[k] = (None if any(v is None for v in vals)
+                      else float(np.mean([float(v) for v in vals])))
     return out
+
+
+def _sim_phase_losses(system, design, s, info: dict, drops: list[dict]) -> None:
+    """004 Fig. 9 per drop (``jisac.evaluation.sim.phase_loss_metrics``): the L-BCD family keeps
+    the continuous iterate it discretised (``details[i]["design_continuous"]``); any other scheme,
+    or one that skipped the discretisation phase, is compared with its own phases projected onto
+    ``s.phase_bits`` bits (eq. (31))."""
+    from .evaluation.sim import phase_loss_metrics, project_phases
+
+    details = info.get("details") or [{}] * len(drops)
+    for i, det in enumerate(details):
+        d_i = _drop(design, i)
+        disc = str(det.get("discretization", {}).get("status", "skipped"))
+        if det.get("design_continuous") is not None and disc not in ("skipped",) \
+                and not disc.startswith("error"):
+            d_c, d_q, src = det["design_continuous"], d_i, "lbcd_discretization"
+        else:
+            d_c, d_q, src = d_i, project_phases(d_i, s.phase_bits), "projection"
+        drops[i].update(to_jsonable(phase_loss_metrics(
+            _drop(system, i), d_c, d_q, s, key=jax.random.fold_in(jax.random.PRNGKey(0), i),
+            source=src)))
 
 
 def _pipeline(job: JobConfig):
@@ -164,9 +192,20 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
     drops = [to_jsonable(_drop(per_drop, i)) for i in range(job.n_drops)]
     certs = []
     for i, k in enumerate(jax.random.split(k_cert, job.n_drops)):
-        certs.append(certify(_drop(system, i), _drop(design, i), k))
+        cert = certify(_drop(system, i), _drop(design, i), k)
+        # per-drop figure metrics computed from the certificate's own draws (004 Fig. 3)
+        drops[i].update(to_jsonable(cert.pop("drop_metrics", {})))
+        certs.append(cert)
         say(f"certified drop {i + 1}/{job.n_drops} ({job.mc_draws} draws)")
     note(f"certified {job.n_drops} drop(s) with {job.mc_draws} Monte-Carlo draws each")
+    if s.kind == "sim_isac":
+        from .evaluation.sim import null_nonfinite
+
+        t2 = time.perf_counter()
+        _sim_phase_losses(system, design, s, info, drops)
+        for d in drops:
+            null_nonfinite(d)
+        note(f"figure metrics (phase-quantisation loss) in {time.perf_counter() - t2:.1f} s")
 
     metrics = {
         "status": info["status"],

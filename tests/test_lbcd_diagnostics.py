@@ -14,7 +14,7 @@ from jisac.designs.sim import SimDesign
 from jisac.hardware.sim import quantize_phases, sim_cascade
 from jisac.metrics.crb import orthogonal_probing, sim_target_fim
 from jisac.scenarios import SimScenario
-from jisac.systems.sim import realize_sim_drops
+from jisac.systems.sim import realize_sim_drops, sensing_model_kw
 from small_systems import SMALL_SIM
 
 
@@ -125,8 +125,7 @@ def test_thm5_per_target_against_numpy_inverse(setup):
     X = orthogonal_probing(4, s.sensing_snapshots, init.p_sense, dtype=G.dtype)
     J = np.asarray(sim_target_fim(sy.targets[0], G, X, sy.positions, s.wavelength,
                                   init.tau[1] * s.t_slot / s.sensing_snapshots, s.noise,
-                                  azimuth=0.0, d0=s.reference_distance_m,
-                                  pathloss_exp=s.pathloss_exponent))
+                                  **sensing_model_kw(s)))
     # equilibrate (the FIM spans many decades), invert in extended steps with numpy
     d = 1.0 / np.sqrt(np.diag(J))
     Jn = J * d[:, None] * d[None, :]

@@ -29,6 +29,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
+import jax.numpy as jnp
 import numpy as np
 
 from ..convex.tris_blocks import build_p21_margin_slot
@@ -57,6 +58,8 @@ class BcdOptions:
     iota_init: float = 1e3          # phase-1 leakage target (loose)
     seed: int = 0
     line_search: tuple = (1.0, 0.5, 0.25, 0.125)   # B1 step sizes tried (backtracking)
+    batch_slots: bool = True        # solve the L slots of a block as one batched layer call
+                                    # (thread pool, one thread per core); False: one by one
     backend: str = "layer"          # "layer" (CvxpyLayers built once, cached) or
                                     # "plain_rebuild" (plain cvxpy, rebuilt every call; benchmark)
 
@@ -163,6 +166,57 @@ def _solve(fn, first: str, attempts: list, tag: str, check=None):
     if last is not None:
         return last
     raise SolveFailed(f"{tag}: all solvers failed")
+
+
+def _solve_slots(block, first: str, attempts: list, tag: str, inputs: list, labels=None,
+                 checks=None, batch: bool = True) -> list:
+    """Solve one block for several slots. The slots' problems are independent, so they go to the
+    layer as one batch, which cvxpylayers/diffcp solve in a thread pool (one thread per core;
+    Clarabel and SCS release the GIL). A slot whose batched result is not finite or fails its
+    `check` -- and every slot if the batch raised or warned "inaccurate" (warnings cannot be
+    attributed to a slot) -- is re-solved alone by `_solve` (with the solver fallback). Raises
+    SolveFailed with `.slot` set when a slot fails with both solvers."""
+    n = len(inputs)
+    labels = list(range(n)) if labels is None else list(labels)
+    checks = checks or [None] * n
+    outs = [None] * n
+    if batch and n > 1 and not getattr(block, "plain", False):
+        t0 = time.perf_counter()
+        res, err = None, None
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            try:
+                cols = list(zip(*[block.parameters(**inp) for inp in inputs]))
+                raw = block.layer(*[jnp.stack(c) for c in cols], solver_args=_SOLVERS[first])
+                res = [block.postprocess([o[i] for o in raw]) for i in range(n)]
+            except Exception as e:  # noqa: BLE001 - recorded, then slot-by-slot retry
+                err = f"error: {type(e).__name__}: {str(e)[:120]}"
+        dt = time.perf_counter() - t0
+        if res is not None and not any("naccurate" in str(x.message) for x in w):
+            for i, out in enumerate(res):
+                finite = all(np.all(np.isfinite(np.asarray(x))) for x in _leaves([out]))
+                status = "optimal" if finite else "nan"
+                if finite and checks[i] is not None:
+                    r = checks[i](out)
+                    if r > 1e-5:
+                        status = f"infeasible_output (residual {r:.2e})"
+                attempts.append({"block": f"{tag} slot {labels[i]}", "solver": first,
+                                 "status": status, "time_s": round(dt / n, 3), "batch": n})
+                if status == "optimal":
+                    outs[i] = out
+        else:
+            attempts.append({"block": f"{tag} slots {labels}", "solver": first, "batch": n,
+                             "status": err or "optimal_inaccurate (batch)",
+                             "time_s": round(dt, 3)})
+    for i in range(n):
+        if outs[i] is None:
+            try:
+                outs[i], _ = _solve(lambda a, i=i: block(solver_args=a, **inputs[i]), first,
+                                    attempts, f"{tag} slot {labels[i]}", check=checks[i])
+            except SolveFailed as e:
+                e.slot = labels[i]
+                raise
+    return outs
 
 
 def _leaves(x):
@@ -272,23 +326,21 @@ def solve_drop(system, s, opt: BcdOptions, log=None) -> tuple[dict, dict]:
     # ---- phase 1 -----------------------------------------------------------------------
     tg0 = dict(chi=np.zeros(K), iota=np.full(K, opt.iota_init),
                u=np.full(K, 2.0**s.r_s - 1.0), gamma_c0=0.0)
-    Ws, b2o, tgs = [], [], []
+    b1_checks = [lambda out, d=d: b1_residual(out[0], d) for d in data]
     try:
-        for l, d in enumerate(data):
-            (W, _), _ = _solve(lambda a: b1(solver_args=a, **_b1_inputs(d, tg0)), opt.solver,
-                               attempts, f"B1 phase-1 slot {l}",
-                               check=lambda out, d=d: b1_residual(out[0], d))
-            Ws.append(np.asarray(W))
-    except SolveFailed:
-        st = _phase1_status(b1, data[len(Ws)], tg0)
+        outs = _solve_slots(b1, opt.solver, attempts, "B1 phase-1",
+                            [_b1_inputs(d, tg0) for d in data], checks=b1_checks,
+                            batch=opt.batch_slots)
+        Ws = [np.asarray(W) for W, _ in outs]
+    except SolveFailed as e:
+        st = _phase1_status(b1, data[e.slot], tg0)
         say(f"phase-1 failed; plain cvxpy status: {st}")
         return fail("infeasible" if "infeasible" in st else "solver_error")
     t_iter0 = time.perf_counter()
     try:
-        for l, d in enumerate(data):
-            out, _ = _solve(lambda a: b2(solver_args=a, **_b2_inputs(d, Ws[l], np.zeros(K))),
-                            opt.solver, attempts, f"B2 init slot {l}")
-            b2o.append(out)
+        b2o = _solve_slots(b2, opt.solver, attempts, "B2 init",
+                           [_b2_inputs(d, Ws[l], np.zeros(K)) for l, d in enumerate(data)],
+                           batch=opt.batch_slots)
     except SolveFailed:
         return fail("solver_error")
     f = np.array([_b2_value(o) for o in b2o])
@@ -300,29 +352,33 @@ def solve_drop(system, s, opt: BcdOptions, log=None) -> tuple[dict, dict]:
     iter_times = []
     for it in range(1, opt.max_iterations + 1):
         ti = time.perf_counter()
-        newW, newo, fn, alphas = list(Ws), list(b2o), f.copy(), []
+        newW, newo, fn, alphas = list(Ws), list(b2o), f.copy(), [0.0] * L
         try:
-            for l, d in enumerate(data):
-                tg = _targets(b2o[l])
-                (W, _), _ = _solve(lambda a: b1(solver_args=a, **_b1_inputs(d, tg, Ws[l])),
-                                   opt.solver, attempts, f"B1 it {it} slot {l}",
-                                   check=lambda out, d=d: b1_residual(out[0], d))
-                W = np.asarray(W)
-                # backtracking on the segment W_prev -> W (every W-only constraint is convex,
-                # so the segment stays feasible); accept the first step that does not lower
-                # the slot objective f_l
-                for alpha in opt.line_search:
-                    Wa = Ws[l] + alpha * (W - Ws[l])
-                    out, _ = _solve(lambda a: b2(solver_args=a, **_b2_inputs(
-                        d, Wa, np.asarray(b2o[l]["iota"]))), opt.solver, attempts,
-                        f"B2 it {it} slot {l} step {alpha}")
+            outs = _solve_slots(b1, opt.solver, attempts, f"B1 it {it}",
+                                [_b1_inputs(d, _targets(b2o[l]), Ws[l])
+                                 for l, d in enumerate(data)],
+                                checks=b1_checks, batch=opt.batch_slots)
+            Wb1 = [np.asarray(W) for W, _ in outs]
+            # backtracking on the segment W_prev -> W (every W-only constraint is convex, so
+            # the segment stays feasible); each slot accepts its first step that does not lower
+            # its objective f_l (slots still searching are solved together, step by step)
+            pending = list(range(L))
+            for alpha in opt.line_search:
+                if not pending:
+                    break
+                Wa = {l: Ws[l] + alpha * (Wb1[l] - Ws[l]) for l in pending}
+                outs = _solve_slots(b2, opt.solver, attempts, f"B2 it {it} step {alpha}",
+                                    [_b2_inputs(data[l], Wa[l], np.asarray(b2o[l]["iota"]))
+                                     for l in pending], labels=pending, batch=opt.batch_slots)
+                still = []
+                for l, out in zip(pending, outs):
                     v = _b2_value(out)
                     if v >= f[l] - 1e-9 * max(abs(f[l]), 1.0):
-                        newW[l], newo[l], fn[l] = Wa, out, max(v, f[l])
-                        alphas.append(alpha)
-                        break
-                else:
-                    alphas.append(0.0)
+                        newW[l], newo[l], fn[l] = Wa[l], out, max(v, f[l])
+                        alphas[l] = alpha
+                    else:
+                        still.append(l)
+                pending = still
         except SolveFailed:
             status = "converged_solver_stop"
             say(f"iteration {it}: a block failed with both solvers; keeping the last iterate")

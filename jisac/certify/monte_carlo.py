@@ -137,6 +137,26 @@ def mc_probability(event_fn: Callable, key, n_draws: int, chunk: int = 8192, dty
     return est
 
 
+@partial(jax.jit, static_argnames=("value_fn", "n_draws", "chunk"))
+def mc_samples(value_fn: Callable, key, n_draws: int, chunk: int = 8192):
+    """All ``n_draws`` draws of ``value_fn`` (any pytree of arrays), stacked on a leading axis.
+
+    Draw ``i`` uses ``fold_in(key, i)`` exactly as :func:`mc_count` / :func:`mc_probability`, so
+    an event computed from these samples counts the same draws as ``mc_count`` of that event.
+    For statistics that need the whole sample (quantiles); memory ``O(n_draws * |value|)``.
+    """
+    _check_sizes(n_draws, chunk)
+    chunk, n_chunks = _chunk_grid(n_draws, chunk)
+
+    def one_chunk(c):
+        start = (c * chunk).astype(jnp.uint32)
+        return jax.vmap(value_fn)(draw_keys(key, start, chunk))
+
+    out = jax.lax.map(one_chunk, jnp.arange(n_chunks, dtype=jnp.uint32))
+    return jax.tree_util.tree_map(
+        lambda x: x.reshape((n_chunks * chunk,) + x.shape[2:])[:n_draws], out)
+
+
 class MeanVar(NamedTuple):
     """Sample mean and unbiased variance over ``n`` draws, with a CLT interval on the mean."""
 

@@ -331,6 +331,10 @@ class P21MarginSlot(P21Slot):
             out = _plain_solve(self, solver_args, inp)
         else:
             out = self.layer(*self.parameters(**inp), solver_args=solver_args or {})
+        return self.postprocess(out)
+
+    def postprocess(self, out):
+        """Layer outputs (one problem) -> (W (K+1, N, N), (eta, xi, eta_c))."""
         nW = 2 * (self.k + 1)
         W = jnp.stack([hermitian_from_layer(out[2 * i], out[2 * i + 1])
                        for i in range(self.k + 1)])

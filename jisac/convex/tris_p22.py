@@ -121,6 +121,10 @@ class P22Slot:
             out = _plain_solve(self, solver_args, inp)
         else:
             out = self.layer(*self.parameters(**inp), solver_args=solver_args or {})
+        return self.postprocess(out)
+
+    def postprocess(self, out):
+        """Layer outputs (one problem) -> {name: value}."""
         return dict(zip(self.out_names, out))
 
     def set_problem_parameters(self, **inp) -> None:

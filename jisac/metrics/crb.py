@@ -149,19 +149,29 @@ def crb_total(J_list, eps=0.0):
 # Schur complement (which is exact).
 
 
+def thm5_error_diag(J: Float[Array, "P P"], idx_interest: Sequence[int]):
+    """Per-parameter Theorem-5 error ``diag(E)``, ``E = [J^{-1}]_11 - J11^{-1} = B S^{-1} B^T``
+    (``B = J11^{-1} J12``, ``S`` of :func:`_schur_of_11`), and the decoupled CRBs
+    ``diag(J11^{-1})``; returns ``(e, d)`` (each ``(p,)``, order of ``idx_interest``), so the exact
+    CRB of parameter ``i`` is ``d_i + e_i = [J^{-1}]_ii`` and its relative error ``e_i / (d_i + e_i)``.
+    ``E`` is computed directly, not as a difference of two nearly equal inverses, so small coupling
+    errors keep their relative accuracy."""
+    J = jnp.asarray(J)
+    J11, J12, _, n2 = _blocks(J, idx_interest)
+    d = jnp.diagonal(crb_from_fim(J11))
+    if n2 == 0:
+        return jnp.zeros_like(d), d
+    B = _spd_solve(J11, J12)
+    e = jnp.sum(B * _spd_solve(_schur_of_11(J, idx_interest), B.T).T, axis=1)
+    return e, d
+
+
 def thm5_measured_error(J: Float[Array, "P P"], idx_interest: Sequence[int]):
     """Measured Theorem-5 error: returns ``(abs_err, rel_err)`` with
     ``abs_err = tr([J^{-1}]_11) - tr(J11^{-1}) >= 0`` and ``rel_err = abs_err / tr([J^{-1}]_11)``.
     """
-    J = jnp.asarray(J)
-    J11, J12, _, n2 = _blocks(J, idx_interest)
-    crb_lb = jnp.trace(crb_from_fim(J11))
-    if n2 == 0:
-        return jnp.zeros_like(crb_lb), jnp.zeros_like(crb_lb)
-    # err = tr(E), E = B S^{-1} B^T, B = J11^{-1} J12: computed directly, not as a difference of
-    # two nearly equal traces, so small coupling errors keep their relative accuracy
-    B = _spd_solve(J11, J12)
-    err = jnp.sum(B * _spd_solve(_schur_of_11(J, idx_interest), B.T).T)
+    e, d = thm5_error_diag(J, idx_interest)
+    err, crb_lb = jnp.sum(e), jnp.sum(d)
     return err, err / (crb_lb + err)
 
 
@@ -201,16 +211,50 @@ def thm5_bound_rel_printed(J: Float[Array, "P P"], idx_interest: Sequence[int]):
     return kappa ** 2 * jnp.linalg.eigvalsh(J22)[-1] / (jnp.sqrt(jnp.sum(J12 * J12)) * ev[0])
 
 
-def thm5_bound_rel_corrected(J: Float[Array, "P P"], idx_interest: Sequence[int]):
-    """Valid relative bound from the first line of the proof of 004 Thm. 5:
-    ``rel_err <= ||J11^{-1}||_2^2 ||J12||_F^2 ||S^{-1}||_2 / tr(J11^{-1})``,
-    ``S = J22 - J21 J11^{-1} J12``; scale-invariant and ``-> 0`` as ``J12 -> 0``.
-    """
+def _thm5_trace_bound(J: Float[Array, "P P"], idx_interest: Sequence[int]):
+    """First line of the proof of 004 Thm. 5 (von Neumann):
+    ``tr(E) <= ||J11^{-1}||_2^2 ||J12||_F^2 ||S^{-1}||_2``; ``+inf`` where ``lambda_min(S) <= 0``
+    (numerically singular FIM). Also returns ``J11^{-1}``."""
     J11, J12, _, _ = _blocks(jnp.asarray(J), idx_interest)
     J11inv = crb_from_fim(J11)
     lam_S = jnp.linalg.eigvalsh(_schur_of_11(jnp.asarray(J), idx_interest))[0]
-    return (jnp.linalg.eigvalsh(J11inv)[-1] ** 2 * jnp.sum(J12 * J12) / lam_S
-            / jnp.trace(J11inv))
+    ok = lam_S > 0
+    b = jnp.linalg.eigvalsh(J11inv)[-1] ** 2 * jnp.sum(J12 * J12) / jnp.where(ok, lam_S, 1.0)
+    return jnp.where(ok, b, jnp.inf), J11inv
+
+
+def thm5_bound_rel_corrected(J: Float[Array, "P P"], idx_interest: Sequence[int]):
+    """Valid relative bound from the first line of the proof of 004 Thm. 5:
+    ``rel_err <= ||J11^{-1}||_2^2 ||J12||_F^2 ||S^{-1}||_2 / tr(J11^{-1})``,
+    ``S = J22 - J21 J11^{-1} J12``; scale-invariant and ``-> 0`` as ``J12 -> 0``
+    (``+inf`` where ``S`` is numerically singular).
+    """
+    b, J11inv = _thm5_trace_bound(J, idx_interest)
+    return b / jnp.trace(J11inv)
+
+
+def thm5_param_errors(J: Float[Array, "P P"], idx_interest: Sequence[int]) -> dict:
+    """Per-parameter Theorem-5 quantities of one FIM (004 Fig. 7), parameters ``idx_interest``.
+
+    * ``err``: ``e_i = [J^{-1}]_ii - [J11^{-1}]_ii >= 0`` (:func:`thm5_error_diag`), the error of
+      the decoupled CRB (nuisances treated as known) -- what Thm. 5 bounds;
+    * ``crb``: the exact CRB ``[J^{-1}]_ii = d_i + e_i``; ``decoupled``: ``d_i = [J11^{-1}]_ii``;
+    * ``bound``: a bound on ``e_i`` from the proof of Thm. 5 applied to the *equilibrated* FIM
+      ``K = D J D`` (``D = diag(J)^{-1/2}``, unit diagonal): ``E_K`` is PSD so
+      ``[E_K]_ii <= tr(E_K) <= ||K11^{-1}||_2^2 ||K12||_F^2 ||S_K^{-1}||_2`` and ``e_i = D_ii^2
+      [E_K]_ii``. In these coordinates the relative errors ``e_i / [J^{-1}]_ii`` are unchanged
+      (they are invariant to a rescaling of each parameter) while the spectral norms are no longer
+      dominated by the unit choice (rad vs m vs m/s vs m^2). ``+inf`` where ``S_K`` is singular;
+    * ``schur``: ``[J_LB^{-1}]_ii`` with ``J_LB`` the Schur complement (28) -- equal to ``crb``
+      identically (``J_LB^{-1} = [J^{-1}]_11``); kept as a numerical check.
+    """
+    J = jnp.asarray(J)
+    e, d = thm5_error_diag(J, idx_interest)
+    i1, _, _ = _split(J.shape[-1], idx_interest)
+    sc, K = _equilibrate(J)
+    bK, _ = _thm5_trace_bound(K, idx_interest)
+    schur = jnp.diagonal(crb_from_fim(schur_lower_bound(J, idx_interest)))
+    return {"err": e, "decoupled": d, "crb": d + e, "bound": sc[i1] ** 2 * bK, "schur": schur}
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,6 +365,22 @@ def sim_joint_fim(targets: Float[Array, "T 5"], G, X, positions, wavelength, sam
     return fim_gaussian_mean(mu, targets.reshape(-1), noise_var)
 
 
+def sim_target_fims(targets: Float[Array, "T 5"], G, X, positions, wavelength, sample_period,
+                    noise_var, **model_kw) -> Float[Array, "T 5 5"]:
+    """Per-target 5x5 FIMs (:func:`sim_target_fim`) of ``T`` targets, stacked; the input of
+    :func:`sim_crb_total` (eq. (15) ignores inter-target coupling)."""
+    return jax.vmap(lambda x: sim_target_fim(x, G, X, positions, wavelength, sample_period,
+                                             noise_var, **model_kw))(targets)
+
+
+def sim_crb_total_from_fims(fims: Float[Array, "T 5 5"], idx_interest: Sequence[int] = (0, 1, 2),
+                            eps=0.0):
+    """``CRB_total`` (15) from per-target FIMs: Schur complement (28) onto ``idx_interest``, then
+    ``sum_i tr((J_LB,i + eps I)^{-1})``."""
+    jlb = jax.vmap(lambda J: schur_lower_bound(J, idx_interest))(fims)
+    return crb_total(jlb, eps)
+
+
 def sim_crb_total(targets: Float[Array, "T 5"], G, X, positions, wavelength, sample_period,
                   noise_var, *, idx_interest: Sequence[int] = (0, 1, 2), eps=0.0, **model_kw):
     """``CRB_total`` of 004 eq. (15) (``eps > 0``: surrogate (29)) for ``T`` targets.
@@ -331,10 +391,9 @@ def sim_crb_total(targets: Float[Array, "T 5"], G, X, positions, wavelength, sam
     then ``sum_i tr((J_LB,i + eps I)^{-1})``. Differentiable in ``G`` (hence the SIM phases) and
     ``X`` (hence ``P_sense``).
     """
-    fims = jax.vmap(lambda x: sim_target_fim(x, G, X, positions, wavelength, sample_period,
-                                             noise_var, **model_kw))(targets)
-    jlb = jax.vmap(lambda J: schur_lower_bound(J, idx_interest))(fims)
-    return crb_total(jlb, eps)
+    fims = sim_target_fims(targets, G, X, positions, wavelength, sample_period, noise_var,
+                           **model_kw)
+    return sim_crb_total_from_fims(fims, idx_interest, eps)
 
 
 # --------------------------------------------------------------------------------------------

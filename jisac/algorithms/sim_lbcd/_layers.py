@@ -61,6 +61,7 @@ class BeamformingLayer(NamedTuple):
     e: int
     robust: bool
     gamma: float
+    m_perp: int = 0
 
 
 def herm_param_values(G) -> tuple:
@@ -73,7 +74,8 @@ def herm_param_values(G) -> tuple:
 
 
 @functools.lru_cache(maxsize=None)
-def beamforming_layer(m: int, k: int, e: int, robust: bool, gamma: float) -> BeamformingLayer:
+def beamforming_layer(m: int, k: int, e: int, robust: bool, gamma: float,
+                      m_perp: int = 0) -> BeamformingLayer:
     """The block-B SDR as a CvxpyLayer for shape (M, K, E) (see module doc and sim_lbcd.md).
 
     ``gamma`` (SINR threshold gamma_min of (23j), linear) is a build-time constant: it multiplies
@@ -85,10 +87,11 @@ def beamforming_layer(m: int, k: int, e: int, robust: bool, gamma: float) -> Bea
     """
     from cvxpylayers.jax import CvxpyLayer
 
-    bp = beamforming_problem(m, k, e, robust, gamma)
+    bp = beamforming_problem(m, k, e, robust, gamma, m_perp)
     layer = CvxpyLayer(bp.problem, parameters=[bp.params[nm] for nm in bp.param_names],
                        variables=bp.variables)
-    return BeamformingLayer(layer, bp.problem, bp.param_names, m, k, e, robust, float(gamma))
+    return BeamformingLayer(layer, bp.problem, bp.param_names, m, k, e, robust, float(gamma),
+                            m_perp)
 
 
 class BeamformingProblem(NamedTuple):
@@ -100,13 +103,22 @@ class BeamformingProblem(NamedTuple):
     k: int
     e: int
     robust: bool
+    m_perp: int = 0
 
 
 @functools.lru_cache(maxsize=None)
-def beamforming_problem(m: int, k: int, e: int, robust: bool, gamma: float) -> BeamformingProblem:
-    """The parametrised cvxpy Problem behind :func:`beamforming_layer` (cheap to build)."""
-    if m < 2 or k < 1 or e < 0:
-        raise ValueError(f"need M >= 2, K >= 1, E >= 0; got M={m}, K={k}, E={e}")
+def beamforming_problem(m: int, k: int, e: int, robust: bool, gamma: float,
+                        m_perp: int = 0) -> BeamformingProblem:
+    """The parametrised cvxpy Problem behind :func:`beamforming_layer` (cheap to build).
+
+    ``m_perp > 0``: the subspace-reduced form (``block_b``, docs/derivations/sim_lbcd.md
+    "Subspace reduction"): ``m`` is the dimension r of the subspace U that holds every channel,
+    and the AN gets one extra scalar ``z_perp >= 0``, ``Z = U Z_r U^H + z_perp (I - U U^H)``; it
+    costs ``m_perp z_perp`` power, adds ``lam_k >= gamma z_perp`` (the U-perp block of the full
+    S-procedure LMI) and ``zp{k} z_perp`` to the linearised outage constraint of user k."""
+    if m < 2 or k < 1 or e < 0 or m_perp < 0:
+        raise ValueError(f"need M >= 2, K >= 1, E >= 0, m_perp >= 0; got M={m}, K={k}, E={e}, "
+                         f"m_perp={m_perp}")
     M2, nu = 2 * m, m * (m - 1) // 2
     P: dict = {}
 
@@ -127,7 +139,9 @@ def beamforming_problem(m: int, k: int, e: int, robust: bool, gamma: float) -> B
 
     gam = float(gamma)
     cons = [h.embedded >> 0 for h in allh]
-    cons.append(sum(cp.trace(h.re) for h in allh) <= 1.0)              # (23c)-(23d), normalised
+    zp = cp.Variable(nonneg=True, name="z_perp") if m_perp > 0 else None
+    cons.append(sum(cp.trace(h.re) for h in allh) + (m_perp * zp if zp is not None else 0)
+                <= 1.0)                                               # (23c)-(23d), normalised
     obj = 0
     slack = cp.Variable(k, nonneg=True, name="slack") if robust else None
     t = cp.Variable(k, name="t") if e > 0 else None
@@ -160,6 +174,9 @@ def beamforming_problem(m: int, k: int, e: int, robust: bool, gamma: float) -> B
             cons.append(0.5 * (lmi + lmi.T) >> 0)                      # S-procedure, exact
             lin = (par(f"b{kk}") + rtp(herm_par(f"B{kk}"), S_re, S_im)
                    + rtp(herm_par(f"C{kk}"), Vh[kk].re, Vh[kk].im_free))
+            if zp is not None:
+                cons.append(lam >= gam * zp)            # U-perp block of the full-space LMI
+                lin = lin + par(f"zp{kk}") * zp
             cons.append(lin + slack[kk] >= 0)                          # linearised (25)
         else:
             cons.append(a[kk] - gam * y[kk] >= gam)                    # SINR_k >= gamma (23j)
@@ -173,31 +190,51 @@ def beamforming_problem(m: int, k: int, e: int, robust: bool, gamma: float) -> B
     variables = [v for h in allh for v in h.layer_variables]
     if robust:
         variables.append(slack)
-    return BeamformingProblem(prob, P, names, variables, m, k, e, robust)
+    if zp is not None:
+        variables.append(zp)
+    return BeamformingProblem(prob, P, names, variables, m, k, e, robust, m_perp)
 
 
-def solve_beamforming_layer(bl: BeamformingLayer, params: dict, solver_args: dict | None = None):
+def _lift(mats, z_perp, basis):
+    """``(V (K, M, M), Z (M, M))`` in the full space from the reduced solution: ``X = U X_r U^H``
+    and ``Z += z_perp (I - U U^H)``; identity when ``basis`` is None."""
+    V, Z = np.stack(mats[:-1]), mats[-1]
+    if basis is None:
+        return V, Z
+    U = np.asarray(basis)
+    up = lambda X: U @ X @ U.conj().T
+    Z = up(Z) + float(z_perp) * (np.eye(U.shape[0]) - U @ U.conj().T)
+    return np.stack([up(v) for v in V]), Z
+
+
+def solve_beamforming_layer(bl: BeamformingLayer, params: dict, solver_args: dict | None = None,
+                            basis=None):
     """Run the layer; returns ``(V (K, M, M), Z (M, M), slack (K,) or None)`` as complex/real NumPy.
 
     ``params`` maps every name of ``bl.param_names`` to a float64 array. Raises whatever the
-    solver raises (the caller records it and retries / falls back).
+    solver raises (the caller records it and retries / falls back). A subspace-reduced layer
+    (``m_perp > 0``) needs its orthonormal ``basis (M, r)``; the output is lifted to C^M.
     """
+    if (bl.m_perp > 0) != (basis is not None):
+        raise ValueError("a reduced layer (m_perp > 0) needs `basis`, a full one must not get it")
     import jax.numpy as jnp
 
     args = [jnp.asarray(np.asarray(params[nm], np.float64)) for nm in bl.param_names]
     out = bl.layer(*args, solver_args=solver_args or {})
     out = [np.asarray(o, np.float64) for o in out]
     mats = [hermitian_from_layer(out[2 * i], out[2 * i + 1]) for i in range(bl.k + 1)]
-    V = np.stack(mats[: bl.k])
-    Z = mats[bl.k]
     slack = out[2 * (bl.k + 1)] if bl.robust else None
+    V, Z = _lift(mats, out[-1] if bl.m_perp > 0 else 0.0, basis)
     return V, Z, slack
 
 
-def solve_beamforming_direct(bp: BeamformingProblem, params: dict, solver: str = "SCS"):
+def solve_beamforming_direct(bp: BeamformingProblem, params: dict, solver: str = "SCS",
+                             basis=None):
     """Same problem solved by plain cvxpy with the parameter values as constants
     (``ignore_dpp=True``: no parameter tensor, so memory stays small at M = 32). Not
     differentiable; same outputs as :func:`solve_beamforming_layer`, plus cvxpy's status."""
+    if (bp.m_perp > 0) != (basis is not None):
+        raise ValueError("a reduced problem (m_perp > 0) needs `basis`, a full one must not get it")
     for nm in bp.param_names:
         bp.params[nm].value = np.asarray(params[nm], np.float64)
     bp.problem.solve(solver=solver, ignore_dpp=True)
@@ -205,4 +242,5 @@ def solve_beamforming_direct(bp: BeamformingProblem, params: dict, solver: str =
             for v in bp.variables]
     mats = [hermitian_from_layer(vals[2 * i], vals[2 * i + 1]) for i in range(bp.k + 1)]
     slack = vals[2 * (bp.k + 1)] if bp.robust else None
-    return np.stack(mats[: bp.k]), mats[bp.k], slack, bp.problem.status
+    V, Z = _lift(mats, vals[-1] if bp.m_perp > 0 else 0.0, basis)
+    return V, Z, slack, bp.problem.status

@@ -13,7 +13,8 @@ and ``g_e`` (eavesdroppers, eq. (18)) are fixed; the block chooses ``V_k = w_k w
          f_k(V^0, Z^0) + <grad f_k, (V, Z) - (V^0, Z^0)> + slack_k >= R_min + Delta_k     (25)
              f_k = E[R_k] - delta sqrt(Var[R_k]) over Monte-Carlo eavesdropper errors (26)-(27)
 
-through a cached cvxpylayers layer (``_layers.py``), SCS by default with a Clarabel retry. Then
+through a cached cvxpylayers layer (``_layers.py``), Clarabel by default with an SCS retry, in the
+subspace spanned by the channels (``reduction_basis``; exact except for the outage rows). Then
 Gaussian randomisation (best feasible of ``n_rand`` draws + the principal eigenvectors + the
 previous design), each candidate hybrid-decomposed by alternating minimisation (37)-(38) and
 checked *after* decomposition (power, exact worst-case SINR via the S-lemma dual, outage
@@ -50,11 +51,16 @@ __all__ = [
     "moment_surrogate",
     "surrogate_linearization",
     "sdr_parameters",
+    "reduction_basis",
+    "reduced_sdr_parameters",
     "worst_case_sinr",
     "ball_min_quadratic",
 ]
 
-_SOLVERS = ("SCS", "Clarabel")
+# Clarabel first: at the Sec.-V size (reduced, r = 14) it solved block B in 11 s, while SCS
+# stopped "inaccurate" (PSD/power residual 5e-2) after 200 s (the SNR-normalised data span ~8
+# orders of magnitude, which first-order SCS handles badly).
+_SOLVERS = ("Clarabel", "SCS")
 
 
 def _abs2(z):
@@ -188,6 +194,66 @@ def sdr_parameters(hu, he, V0, Z0, *, eps=None, lin=None) -> dict:
     return p
 
 
+def reduction_basis(hu, he, W0, Z0, err, r: int, rtol: float = 1e-9) -> np.ndarray:
+    """Orthonormal ``U (M, r)`` whose range holds every user and eavesdropper channel.
+
+    Columns by Gram-Schmidt, in this order, skipping vectors already (numerically) in the span:
+    the channels ``hu (K, M)``, ``he (E, M)`` (so every nominal quadratic form, SINR and the
+    S-procedure reduce exactly), the previous beams ``W0 (M, K)`` and the eigenvectors of the
+    previous AN ``Z0`` (so the previous point is representable where possible), then the principal
+    directions of the eavesdropper-channel errors ``err (S, M)`` (where AN in the U-perp part helps
+    the outage surrogate most), then coordinate vectors. Requires ``r >= K + E``.
+    """
+    hu, he, W0, Z0 = (np.asarray(x) for x in (hu, he, W0, Z0))
+    M = hu.shape[1]
+    if not hu.shape[0] + he.shape[0] <= r <= M:
+        raise ValueError(f"subspace_dim r={r} must lie in [K + E, M] = "
+                         f"[{hu.shape[0] + he.shape[0]}, {M}]")
+    zl, zv = np.linalg.eigh(0.5 * (Z0 + Z0.conj().T))
+    cands = [*hu, *he, *W0.T, *(zv[:, ::-1].T[zl[::-1] > rtol * max(zl.max(), 1e-300)])]
+    if err is not None and np.size(err):
+        _, _, vh = np.linalg.svd(np.asarray(err), full_matrices=False)
+        cands += list(vh.conj())           # right singular vectors (rows of vh are v^H)
+    cands += list(np.eye(M, dtype=complex))
+    cols: list = []
+    for v in cands:
+        v = np.asarray(v, complex)
+        nv = np.linalg.norm(v)
+        if nv == 0:
+            continue
+        for _ in range(2):                 # re-orthogonalise once (classical GS in finite precision)
+            for u in cols:
+                v = v - (u.conj() @ v) * u
+        if np.linalg.norm(v) > 1e-7 * nv:
+            cols.append(v / np.linalg.norm(v))
+        if len(cols) == r:
+            break
+    return np.stack(cols, axis=1)
+
+
+def reduced_sdr_parameters(U, hu, he, V0, Z0, *, eps=None, lin=None) -> dict:
+    """:func:`sdr_parameters` of the SDR restricted to ``range(U)`` (+ isotropic AN ``z_perp`` on
+    the complement): channels ``U^H h``, previous point ``U^H X U``, linearisation ``U^H A U``
+    and ``zp{k} = Re tr(B_k (I - U U^H))``, the derivative of user k's linearised outage
+    constraint along ``z_perp`` (Z enters (25) only through S, so its coefficient is ``B_k``).
+    ``b`` is unchanged (the model is evaluated at the lifted point). See sim_lbcd.md."""
+    U = np.asarray(U)
+    Uh = U.conj().T
+    red = lambda X: Uh @ np.asarray(X) @ U
+    lin_r = None
+    if lin is not None:
+        A, b = np.asarray(lin[0]), np.asarray(lin[1])
+        lin_r = (np.einsum("mi,kjmn,nl->kjil", U.conj(), A, U), b)
+    p = sdr_parameters(np.asarray(hu) @ U.conj(), np.asarray(he) @ U.conj(),
+                       np.stack([red(v) for v in np.asarray(V0)]), red(Z0), eps=eps, lin=lin_r)
+    if lin is not None:
+        Pp = np.eye(U.shape[0]) - U @ Uh
+        K = A.shape[0]
+        for k in range(K):
+            p[f"zp{k}"] = np.asarray(float(np.real(np.trace(A[k, K] @ Pp))))
+    return p
+
+
 def ball_min_quadratic(Q, h, eps, n_grid: int = 256):
     """Certified lower bound on ``min_{||d|| <= eps} (h + d)^H Q (h + d)`` for Hermitian ``Q (M, M)``
     (indefinite allowed), exact up to the dual grid.
@@ -303,16 +369,19 @@ def _sdr_residuals(V, Z, hu, eps, gamma):
 def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, eps_csi=None,
                       robust: bool = True, solver: str | None = None, key, n_rand: int = 64,
                       n_mc: int = 256, outage_margin: float = 0.0, n_hybrid_iter: int = 100,
-                      tol: float = 1e-4, backend: str = "auto"):
+                      tol: float = 1e-4, backend: str = "auto", subspace_dim: int | None = -1):
     """Block B (004 (36)-(38)); returns ``(design, info)``. See the module docstring.
 
     ``eps_csi (K,)``: absolute CSI-error radii on ``h_eff,k`` (block E's ``info["eps_csi"]``);
     ``None`` -> ``s.csi_error_bound * ||h_eff,k||`` (the certification model). ``solver``: first
-    solver (``"SCS"`` default, or ``"Clarabel"``); on failure / inaccurate the other is tried.
+    solver (``"Clarabel"`` default, or ``"SCS"``); on failure / inaccurate the other is tried.
     ``outage_margin``: ``Delta_k`` of (25). ``key`` drives the eavesdropper Monte-Carlo draws and
     the Gaussian randomisation. ``backend``: ``"layer"`` (cached CvxpyLayer), ``"cvxpy"`` (the
     same cached Problem solved with ``ignore_dpp=True``), ``"auto"`` = layer for ``M <= 16``
-    (the DPP compile needs > 12 GB at M = 32, see ``_layers``).
+    (the DPP compile needs > 12 GB at M = 32, see ``_layers``). ``subspace_dim``: dimension r of
+    the subspace the SDR is solved in (:func:`reduction_basis`; exact except for the outage
+    linearisation, docs/derivations/sim_lbcd.md "Subspace reduction"); ``-1`` (default) =
+    ``2K + E + 4``, ``None`` = no reduction; no reduction either when ``r >= M``.
 
     info: ``status`` (``"optimal"``, ``"optimal_inaccurate_rank1"``..., or a failure reason with
     the previous design returned), ``attempts`` [(solver, status, seconds)], ``solve_time_s``,
@@ -356,23 +425,35 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
             A, b, f0 = surrogate_linearization(V0, Z0, hu_n, he_samp, delta, target)
             lin = (A, b)
             info["outage_surrogate_before"] = np.asarray(f0)
-        params = sdr_parameters(hu_n, he_n, V0, Z0, eps=eps_n if robust else None, lin=lin)
-        use_layer = backend == "layer" or (backend == "auto" and M <= 16)
+        r = (2 * K + E + 4) if subspace_dim == -1 else subspace_dim
+        if r is not None and r < M:
+            err = (he_samp - he_n[None]).reshape(-1, M) if robust else None
+            U = reduction_basis(hu_n, he_n, W0, Z0, err, r)
+            params = reduced_sdr_parameters(U, hu_n, he_n, V0, Z0, eps=eps_n if robust else None,
+                                            lin=lin)
+            dim, m_perp = r, M - r
+        else:
+            U, dim, m_perp = None, M, 0
+            params = sdr_parameters(hu_n, he_n, V0, Z0, eps=eps_n if robust else None, lin=lin)
+        info["sdr_dim"] = dim
+        use_layer = backend == "layer" or (backend == "auto" and dim <= 16)
         info["backend"] = "layer" if use_layer else "cvxpy"
-        bl = (beamforming_layer if use_layer else beamforming_problem)(M, K, E, bool(robust),
-                                                                       float(gamma))
+        bl = (beamforming_layer if use_layer else beamforming_problem)(dim, K, E, bool(robust),
+                                                                       float(gamma), m_perp)
 
-        order = [solver or "SCS"] + [x for x in _SOLVERS if x != (solver or "SCS")]
+        first = solver or _SOLVERS[0]
+        order = [first] + [x for x in _SOLVERS if x != first]
         sol = None
         for name in order:
             t0 = time.perf_counter()
             try:
                 if use_layer:
                     args = {} if name == "SCS" else {"solve_method": "Clarabel"}
-                    V, Z, slack = solve_beamforming_layer(bl, params, args)
+                    V, Z, slack = solve_beamforming_layer(bl, params, args, basis=U)
                     cv_status = "optimal"
                 else:
-                    V, Z, slack, cv_status = solve_beamforming_direct(bl, params, name.upper())
+                    V, Z, slack, cv_status = solve_beamforming_direct(bl, params, name.upper(),
+                                                                      basis=U)
                 ok = all(np.all(np.isfinite(x)) for x in (V, Z))
                 res = _sdr_residuals(V, Z, hu_n, eps_n, gamma) if ok else np.inf
                 st = ("optimal" if res <= tol and cv_status == "optimal"
