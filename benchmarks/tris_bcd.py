@@ -4,12 +4,13 @@
     python -m benchmarks.tris_bcd --n 16 --n 36     # Table-I size and the 6x6 TRIS (long)
 
 For every N (square UPA, K=3 LUs and M=2 IUs of Table I unless --small, L=5 slots of the
-scenario; detection (62) off because this scenario's radar numbers make it infeasible, see
-docs/derivations/tris_rsma.md): one full solve with the cached layers (build time reported
-separately), and one with plain cvxpy problems rebuilt at every block call (the same
-algorithm, the same solver: Clarabel). Reported: wall time of the layer build, of one BCD
-iteration (mean over iterations) and of the full solve, for both backends, and the ratio
-plain / layer of the full solve. One JSON line on stdout.
+scenario; detection (62) off by default because its power floor exceeds N P_t for N <= 9
+(docs/derivations/scenarios.md); `--detection` keeps it, feasible at N >= 16): one full solve with the cached layers
+and the L slots batched (build time reported separately), one with the cached layers solving the
+slots one by one (`layer_serial`), and one with plain cvxpy problems rebuilt at every block call
+(the same algorithm, the same solver: Clarabel). Reported: wall time of the layer build, of one BCD
+iteration (mean over iterations) and of the full solve, per variant, and the ratios
+reference / layer (per iteration and full solve). One JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def _scenario(n: int, small: bool):
     return TrisScenario(**kw)
 
 
-def _one(n: int, small: bool, max_iterations: int) -> dict:
+def _one(n: int, small: bool, max_iterations: int, detection: bool = False,
+         backends=("layer", "layer_serial", "plain_rebuild")) -> dict:
     import jax
 
     from jisac.algorithms import tris_rsma as alg
@@ -43,9 +45,11 @@ def _one(n: int, small: bool, max_iterations: int) -> dict:
     sysb = realize_tris_drops(s, jax.random.PRNGKey(0), 1)
     sys1 = jax.tree_util.tree_map(lambda x: x[0], sysb)
     out = {"n": n, "k": s.n_lu, "m": len(s.iu_positions), "l": s.n_slots}
-    for backend in ("layer", "plain_rebuild"):
+    for backend in backends:
         alg._CACHE.clear()
-        opt = alg.BcdOptions(detection=False, max_iterations=max_iterations, backend=backend)
+        opt = alg.BcdOptions(detection=detection, max_iterations=max_iterations,
+                             backend="plain_rebuild" if backend == "plain_rebuild" else "layer",
+                             batch_slots=backend == "layer")
         t0 = time.perf_counter()
         _, info = alg.solve_drop(sys1, s, opt)
         total = time.perf_counter() - t0
@@ -59,20 +63,25 @@ def _one(n: int, small: bool, max_iterations: int) -> dict:
             "objective": info["objective_history"][-1] if info["objective_history"] else None,
             "objective_rank_one": info.get("objective_rank_one"),
         }
-    out["ratio_full_plain_over_layer"] = round(out["plain_rebuild"]["full_solve_s"]
-                                               / out["layer"]["full_solve_s"], 3)
-    if out["layer"]["iteration_mean_s"] and out["plain_rebuild"]["iteration_mean_s"]:
-        out["ratio_iteration_plain_over_layer"] = round(
-            out["plain_rebuild"]["iteration_mean_s"] / out["layer"]["iteration_mean_s"], 3)
+    for ref in ("plain_rebuild", "layer_serial"):
+        if ref not in out or "layer" not in out:
+            continue
+        out[f"ratio_full_{ref}_over_layer"] = round(out[ref]["full_solve_s"]
+                                                    / out["layer"]["full_solve_s"], 3)
+        if out["layer"]["iteration_mean_s"] and out[ref]["iteration_mean_s"]:
+            out[f"ratio_iteration_{ref}_over_layer"] = round(
+                out[ref]["iteration_mean_s"] / out["layer"]["iteration_mean_s"], 3)
     return out
 
 
-def run(ns=(4,), small: bool = True, max_iterations: int = 20) -> dict:
+def run(ns=(4,), small: bool = True, max_iterations: int = 20, detection: bool = False,
+        backends=("layer", "layer_serial", "plain_rebuild")) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)
     return {"benchmark": "tris_bcd", "solver": "Clarabel",
-            "results": [_one(n, small, max_iterations) for n in ns]}
+            "detection": detection,
+            "results": [_one(n, small, max_iterations, detection, backends) for n in ns]}
 
 
 def main(argv=None):
@@ -80,8 +89,13 @@ def main(argv=None):
     p.add_argument("--n", type=int, action="append", help="number of TRIS elements (square)")
     p.add_argument("--small", action="store_true", help="K=2, M=1, L=2 instead of Table I")
     p.add_argument("--max-iterations", type=int, default=20)
+    p.add_argument("--detection", action="store_true",
+                   help="keep the detection constraint (62) (feasible at N >= 16 with Table I)")
+    p.add_argument("--backend", action="append", choices=("layer", "layer_serial", "plain_rebuild"),
+                   help="which variants to run (default: all three)")
     a = p.parse_args(argv)
-    print(json.dumps(run(tuple(a.n or (4,)), a.small, a.max_iterations)))
+    print(json.dumps(run(tuple(a.n or (4,)), a.small, a.max_iterations, a.detection,
+                         tuple(a.backend or ("layer", "layer_serial", "plain_rebuild")))))
 
 
 if __name__ == "__main__":

@@ -295,6 +295,10 @@ class SimScenario:
     alpha: float = 0.5
     delta_phi: float = 32.0
     n_ce_configs: int = 16
+    # Pilot (CE) sample rate of block E's LS model: n_q = tau_ce T_slot B / Q samples per training
+    # configuration, each with noise power `noise`. 10 MHz makes the default noise_dbm = -104 the
+    # thermal kTB of that bandwidth (-174 dBm/Hz + 70 dB, 0 dB noise figure).
+    pilot_bandwidth_mhz: float = 10.0
     sensing_snapshots: int = 64
     sensing_bandwidth_mhz: float = 100.0
     sensing_subcarriers: int = 8
@@ -355,6 +359,7 @@ class SimScenario:
         _in_range(f"{p}.alpha", self.alpha, 0.0, 1.0)
         _nonneg(f"{p}.delta_phi", self.delta_phi)
         _pos_int(f"{p}.n_ce_configs", self.n_ce_configs, 1, 100_000)
+        _positive(f"{p}.pilot_bandwidth_mhz", self.pilot_bandwidth_mhz)
         _pos_int(f"{p}.sensing_snapshots", self.sensing_snapshots, 1, 100_000)
         _nonneg(f"{p}.sensing_bandwidth_mhz", self.sensing_bandwidth_mhz)
         _pos_int(f"{p}.sensing_subcarriers", self.sensing_subcarriers, 1, 1024)
@@ -403,6 +408,11 @@ class SimScenario:
     @property
     def t_switch(self) -> float:
         return self.t_switch_ms * 1e-3
+
+    @property
+    def pilot_bandwidth(self) -> float:
+        """Pilot bandwidth (sample rate) of block E's channel-estimation model in Hz."""
+        return self.pilot_bandwidth_mhz * 1e6
 
     @property
     def subcarrier_offsets(self):

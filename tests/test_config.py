@@ -55,6 +55,8 @@ def test_tris_bad_values_name_the_key(over, key, fragment):
         ({"target_rcs_m2": [1.0]}, "scenario.target_rcs_m2"),
         ({"tau_min": 0.4}, "scenario.tau_min"),
         ({"energy_budget_uj": -1.0}, "scenario.energy_budget_uj"),
+        ({"pilot_bandwidth_mhz": 0.0}, "scenario.pilot_bandwidth_mhz"),
+        ({"pilot_bandwidth_mhz": float("nan")}, "scenario.pilot_bandwidth_mhz"),
     ],
 )
 def test_sim_bad_values_name_the_key(over, key):

@@ -160,3 +160,138 @@ def test_resource_block_robust_sinr_on_ball(inst):
         g = np.abs(hb.conj() @ W) ** 2
         an = np.real(np.einsum("sm,mn,sn->s", hb.conj(), R, hb))
         assert np.min(g[:, k] / (g.sum(1) - g[:, k] + an + s.noise)) >= gamma * (1 - 1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ascent (MM) property against the driver's merit, feasibility restoration, safeguard path
+# ---------------------------------------------------------------------------------------------
+
+from jisac.algorithms.sim_lbcd import lbcd as L                          # noqa: E402
+from jisac.hardware.sim import sim_effective_channels                    # noqa: E402
+from jisac.metrics.multiple_access import an_null_space_projector        # noqa: E402
+from jisac.hardware.hybrid import alternating_minimization              # noqa: E402
+
+_am = jax.jit(alternating_minimization, static_argnums=(1, 2))
+
+GEOMETRIES = (
+    {},
+    dict(user_positions=((12.0, 0.0, 25.0), (16.0, 180.0, 10.0)), eve_positions=((25.0, 180.0, 20.0),),
+         target_positions=((15.0, 180.0, 30.0),), target_velocities_mps=(-3.0,)),
+)
+
+
+def _random_design(sys, s, rng):
+    """Random SIM phases, MRT beams through the random comm SIM on a random unit-modulus RF
+    matrix, AN in the users' null space, and a random point of (41b)-(41e) with tau_ce = tau_min."""
+    L_, N = s.n_layers, s.n_per_layer
+    th = [jnp.asarray(rng.uniform(0, 2 * np.pi, (L_, N))) for _ in range(3)]
+    h_eff = np.asarray(sim_effective_channels(sys.H_users, th[0], sys.h1, sys.h_inter))
+    w = np.conj(h_eff.T) / np.linalg.norm(h_eff, axis=1)[None, :]
+    an = rng.uniform(0.05, 0.4)
+    hyb = _am(jnp.asarray(w * np.sqrt((1 - an) / w.shape[1])), s.n_rf_chains, 50, power=1 - an)
+    w_rf, W_BB = np.asarray(hyb.w_rf), np.asarray(hyb.w_bb)
+    W_BB = W_BB * np.sqrt((1 - an) / np.sum(np.abs(w_rf @ W_BB) ** 2))     # exactly 1 - an
+    proj = np.asarray(an_null_space_projector(jnp.asarray(h_eff)))
+    R = an * proj / np.real(np.trace(proj))
+    p_c = rng.uniform(0.15, 0.6)                           # unit total power, then scaled to p_c
+    t_bar = 1 - 2 * s.t_switch / s.t_slot - s.tau_min
+    tc = rng.uniform(s.tau_min, 0.45)
+    ts = rng.uniform(s.tau_min, t_bar - tc)
+    e_bar = s.energy_budget / s.t_slot
+    tc = min(tc, 0.8 * e_bar / p_c)
+    p_s = min(s.p_bs_max, rng.uniform(0.3, 1.0) * (e_bar - tc * p_c) / ts)
+    return SimDesign(th[0], th[1], th[2], jnp.asarray(w_rf), jnp.asarray(W_BB * np.sqrt(p_c)),
+                     jnp.asarray(R * p_c), jnp.asarray([s.tau_min, ts, tc]), jnp.asarray(p_s),
+                     jnp.asarray(p_c))
+
+
+@pytest.mark.parametrize("geo", range(len(GEOMETRIES)))
+def test_block_d_never_lowers_driver_merit(geo):
+    """Random small instances (geometry x random phases / beams / resources x alpha x robust):
+    whenever the previous design satisfies D's constraints, D's output does not lower the merit
+    ``f_aug = U - lambda P`` the driver tests (P is untouched by D, so U is compared, with the
+    driver's own jitted evaluation), to 1e-6 relative. When D reports a restoration, the named
+    constraint really is violated before and met after."""
+    s = SimScenario(**dict(SMALL_SIM, **GEOMETRIES[geo]))
+    sys = jax.tree_util.tree_map(lambda x: x[0], realize_sim_drops(s, jax.random.PRNGKey(5), 1))
+    rng = np.random.default_rng(100 + geo)
+    n_checked = 0
+    for trial in range(5):
+        d = _random_design(sys, s, rng)
+        alpha, robust = float(rng.uniform(0.1, 0.9)), bool(trial % 2)
+        # normalised at the random design itself, so U = O(1) and 1e-6 relative is a real test
+        _, S0, crb0 = L._evaluate(sys, d, s, 0.0, Normalizers(1.0, 1.0))
+        norm = Normalizers(max(S0, 1e-3), crb0)
+        u_old = L._evaluate(sys, d, s, alpha, norm)[0]
+        d2, info = bd.resource_block(sys, d, s, alpha=alpha, norm=norm, robust=robust,
+                                     key=jax.random.PRNGKey(trial))
+        if info["status"].startswith("infeasible"):    # e.g. (23j) needs > P_max with these beams
+            assert d2 is d
+            continue
+        assert info["status"].startswith("optimal"), info["status"]
+        for f in ("theta_comm", "theta_sense", "theta_ce"):
+            np.testing.assert_array_equal(np.asarray(getattr(d2, f)), np.asarray(getattr(d, f)))
+        u_new = L._evaluate(sys, d2, s, alpha, norm)[0]
+        assert info["utility_true"] == u_new and info["utility_previous"] == u_old
+        v = L.constraint_violations(d2, s)
+        assert max(v["time"], v["energy"], v["power_comm"], v["power_sense"], v["tau_bounds"],
+                   v["p_comm_consistency"]) <= 1e-12
+        if info["restores_feasibility"]:
+            viol = info["previous_violations"]
+            assert all(viol[k] > 1e-9 for k in info["restores_feasibility"])
+            if "sinr" in info["restores_feasibility"]:
+                assert float(d2.p_comm) >= info["p_comm_min_sinr"] * (1 - 1e-12)
+            continue
+        n_checked += 1
+        assert u_new >= u_old - 1e-6 * max(1.0, abs(u_old)), (trial, u_old, u_new, info["status"])
+        # the reduced model is the merit itself (same (a, b) law, exact secrecy rates)
+        assert info["utility"] == pytest.approx(u_new, rel=1e-9, abs=1e-12)
+        # again from D's own (near-stationary) output: the hard case for a grid search
+        d3, info3 = bd.resource_block(sys, d2, s, alpha=alpha, norm=norm, robust=robust,
+                                      key=jax.random.PRNGKey(trial + 10))
+        if not info3["restores_feasibility"]:          # (23f) is re-sampled with the new key
+            u3 = L._evaluate(sys, d3, s, alpha, norm)[0]
+            assert u3 >= u_new - 1e-6 * max(1.0, abs(u_new)), (trial, u_new, u3, info3["status"])
+    assert n_checked >= 2          # the ascent check above must not be vacuous
+
+
+def test_block_d_restoration_of_tau_ce_min(inst):
+    """Block E's training-time requirement above the current tau_ce: the previous design is outside
+    D's feasible set, D meets tau_ce >= tau_ce_min (and (41b)-(41e)) and says so; the drop in U is
+    the price of the constraint (optimum over a smaller set), not a model error."""
+    s, sys, d = inst
+    norm = Normalizers(float(secrecy_throughput(sys, d, s)), float(crb_total(sys, d, s)))
+    d1, _ = bd.resource_block(sys, d, s, alpha=0.5, norm=norm, robust=False)   # D-optimal start
+    d2, info = bd.resource_block(sys, d1, s, alpha=0.5, norm=norm, robust=False, tau_ce_min=0.4)
+    assert "tau_ce_min" in info["restores_feasibility"]
+    assert "restores_feasibility(" in info["status"]
+    assert not any(w in info["status"] for w in L._FAIL_WORDS + L._REJECT_WORDS)
+    assert float(d2.tau[0]) == pytest.approx(0.4, abs=1e-15)
+    assert info["previous_violations"]["tau_ce_min"] == pytest.approx(0.4 - float(d1.tau[0]))
+    v = L.constraint_violations(d2, s)
+    assert max(v["time"], v["energy"], v["tau_bounds"]) <= 1e-12
+    assert info["utility_true"] < info["utility_previous"]       # here meeting (42b) costs U
+    assert info["utility"] == pytest.approx(info["utility_true"], rel=1e-9)
+    # same call, previous design already feasible (tau_ce_min met): the ascent guarantee holds
+    d3, info3 = bd.resource_block(sys, d2, s, alpha=0.5, norm=norm, robust=False, tau_ce_min=0.4)
+    assert info3["restores_feasibility"] == []
+    assert info3["utility_true"] >= info3["utility_previous"] - 1e-12 * max(1, abs(info3["utility_previous"]))
+
+
+def test_block_d_merit_safeguard_backtracks(inst, monkeypatch):
+    """Force a model/merit mismatch (CRB law coefficients off by 3x): the output, checked with the
+    driver's merit, must still not lower it (backtracked on the segment or previous design kept),
+    and every constraint still holds."""
+    s, sys, d = inst
+    norm = Normalizers(float(secrecy_throughput(sys, d, s)), float(crb_total(sys, d, s)))
+    d1, _ = bd.resource_block(sys, d, s, alpha=0.5, norm=norm, robust=False)    # true optimum
+    true_coeffs = bd.crb_time_power_coefficients
+    monkeypatch.setattr(bd, "crb_time_power_coefficients",
+                        lambda *a, **k: tuple(3.0 * c for c in true_coeffs(*a, **k)))
+    d2, info = bd.resource_block(sys, d1, s, alpha=0.5, norm=norm, robust=False)
+    assert info["utility_model_optimum"] != pytest.approx(info["utility_previous"], rel=1e-3)
+    assert ("backtracked" in info["status"]) or ("previous_design_kept" in info["status"])
+    assert info["utility_true"] >= info["utility_previous"]
+    assert L._evaluate(sys, d2, s, 0.5, norm)[0] >= L._evaluate(sys, d1, s, 0.5, norm)[0]
+    v = L.constraint_violations(d2, s)
+    assert max(v["time"], v["energy"], v["power_comm"], v["power_sense"], v["tau_bounds"]) <= 1e-12

@@ -117,3 +117,20 @@ def test_ce_block_improves_and_reports(inst):
                                                sig2n, s.n_ce_configs))
         rn = float(np.sqrt(be.chernoff_quantile(np.linalg.eigvalsh(Cn), 0.05)))
         assert rn == pytest.approx(float(np.min(info["eps_target"])), rel=1e-9)
+
+
+def test_pilot_bandwidth_is_a_scenario_field(inst):
+    """B comes from ``scenario.pilot_bandwidth_mhz`` (default 10 MHz: the former module constant,
+    bit-identical), an explicit ``bandwidth_hz`` still overrides it, and the scenario value is
+    what ce_block uses by default."""
+    s, sys, d = inst
+    assert SimScenario().pilot_bandwidth_mhz == 10.0 and SimScenario().pilot_bandwidth == 10e6
+    tau = float(d.tau[0])
+    assert be.effective_noise(s, tau, 4) == s.noise * 4 * s.n_ce_configs / (s.p_bs_max * tau * s.t_slot * 10e6)
+    s_b = SimScenario(**dict(SMALL_SIM, pilot_bandwidth_mhz=BANDWIDTH / 1e6))
+    assert be.effective_noise(s_b, tau, 4) == pytest.approx(be.effective_noise(s, tau, 4, BANDWIDTH),
+                                                            rel=1e-15)
+    _, i_scen = be.ce_block(sys, d, s_b, n_steps=5)
+    _, i_expl = be.ce_block(sys, d, s, bandwidth_hz=BANDWIDTH, n_steps=5)
+    np.testing.assert_allclose(i_scen["eps_csi"], i_expl["eps_csi"], rtol=1e-12)
+    assert i_scen["pilot_samples_per_config"] == pytest.approx(N_Q, rel=1e-12)

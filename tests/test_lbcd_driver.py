@@ -222,6 +222,32 @@ def test_infeasible_or_nonfinite_outputs_rejected(setup):
     np.testing.assert_array_equal(np.asarray(d.tau), np.asarray(init.tau))
 
 
+def test_block_d_feasibility_restoration_setting(setup):
+    """A D output that lowers f_aug is rejected as non-ascent unless D flags it as restoring one
+    of its constraints AND ``accept_feasibility_restoration`` is on (an unflagged drop is always
+    rejected)."""
+    s, sy, init, norm = setup
+
+    def d_restore(system, design, s, *, alpha, norm, **kw):    # move time from sensing to CE
+        tau = design.tau.at[0].add(0.2).at[1].add(-0.2)
+        return _replace(design, tau=tau), {"status": "optimal; restores_feasibility(tau_ce_min)",
+                                           "restores_feasibility": ["tau_ce_min"]}
+
+    def d_drop(system, design, s, *, alpha, norm, **kw):
+        tau = design.tau.at[0].add(0.2).at[1].add(-0.2)
+        return _replace(design, tau=tau), {"status": "optimal", "restores_feasibility": []}
+
+    for fn, flag, accepted in ((d_restore, False, False), (d_restore, True, True),
+                               (d_drop, True, False)):
+        st = L.LbcdSettings(outage_draws=0, accept_feasibility_restoration=flag)
+        d, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                         blocks=stubs(D=fn), settings=st, max_iter=1, discretize=False)
+        e = [e for e in info["block_log"] if e["block"] == "D"][0]
+        assert e["f_after"] < e["f_before"]
+        assert e["accepted"] is accepted and (e["reason"] is None) is accepted
+        assert float(d.tau[0]) == pytest.approx(float(init.tau[0]) + 0.2 * accepted)
+
+
 def test_best_iterate_and_monotone_history(setup):
     """Stub C alternates between the better and the worse of two random phase moves; stub B
     shrinks the beams once (accepted without ascent test, lowers U). Checks: ascent safeguard on

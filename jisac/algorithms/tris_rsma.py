@@ -11,6 +11,10 @@ docs/derivations/tris_rsma.md, "Algorithm 1 as implemented"):
   fixed; R_c from (46) at W.
 * t-LP: max (1/T) sum_l t_l f_l s.t. (34e)-(34f), solved exactly (greedy, `allocate_slots`).
 
+The L slots of each block are independent given the previous iterate, so they are solved as one
+batched layer call (`_solve_slots`: cvxpylayers/diffcp run the batch in a thread pool, one thread
+per core; a slot that fails in the batch is re-solved alone with the solver fallback).
+
 Iterate until the relative increase of F = (1/T) sum_l t_l f_l is below `tol` or
 `max_iterations`; an iteration that would decrease F (solver round-off) is rejected and ends the
 loop, so the recorded history is non-decreasing. Initialisation: a phase-1 B1 solve with the

@@ -25,7 +25,8 @@ Facts used (verified in ``tests/test_lbcd_block_d.py``):
 * ``tau_ce`` enters no term of U, so it sits at its lower bound (``tau_ce_min``, default
   ``tau_min``; block E can ask for more via ``tau_ce_min``).
 
-The remaining 2-D problem over ``(tau_c, p_c)`` is solved by a dense grid followed by zoom
+The remaining 2-D problem over ``(tau_c, p_c)`` is solved by a dense grid (plus the previous
+design's point, so a feasible previous design is never beaten by the grid) followed by zoom
 refinements; the SINR and outage constraints depend on ``p_c`` only and are evaluated on the
 candidate ``p_c`` values. No cvxpylayers layer is needed (see the derivation for why the 5-variable
 problem is not jointly convex in the paper's variables).
@@ -137,15 +138,38 @@ def _sensing_closed_form(tc, pc, *, a, b, e_bar, p_max, tau_min, tau_max, t_bar)
 
 def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alpha, norm,
                    robust: bool = True, eps_csi=None, tau_ce_min=None, key=None, n_mc: int = 128,
-                   outage_margin: float = 0.0, n_grid: int = 96, n_zoom: int = 4):
+                   outage_margin: float = 0.0, n_grid: int = 96, n_zoom: int = 4,
+                   ascent_rtol: float = 1e-12, n_backtrack: int = 30):
     """Block D (004 (41)); returns ``(design, info)``; see the module docstring.
 
     ``norm``: anything with ``r_max`` and ``crb_min`` (``objective.Normalizers``). ``robust``: the
     SINR constraint holds over the CSI ball ``eps_csi`` (default ``s.csi_error_bound ||h_eff,k||``)
     and the outage surrogate is enforced (Monte-Carlo eavesdropper draws from ``key``, default
     ``PRNGKey(0)``). ``W_BB`` and ``R_AN`` are rescaled to the new ``p_comm``.
-    info: ``status``, ``utility`` (reduced model), ``crb_coeffs (a, b)``, ``p_comm_min_sinr``,
-    ``outage_enforced``, ``time_s``.
+
+    Ascent guarantee. The previous design's ``(tau_c, p_c)`` is a candidate of the search whenever
+    it satisfies every constraint of this block ((41b)-(41e), ``tau_ce >= tau_ce_min``, (23j),
+    (23f) when enforced), so the reduced model (exact: it *is* ``objective.utility`` with the
+    sensing pair at its closed-form optimum) never ends below the previous point. The returned
+    design is then checked with the driver's own merit (``lbcd._evaluate``, the jitted
+    ``objective.utility`` on the design model); if that is lower than at the previous design by
+    more than ``ascent_rtol * max(1, |U|)`` (round-off of an ill-conditioned CRB), a backtracking
+    search on the segment previous -> new in ``(tau, tau_s p_s, tau_c p_c)`` (every constraint but
+    (23f) is linear there, (23f) is re-checked) returns the first point that does not lower it, or
+    the previous design. If the previous design violates a constraint of this block (typically
+    ``tau_ce < tau_ce_min`` after block E raised its training-time requirement, or ``p_c`` below
+    the robust-SINR power after B/C changed the beams), the optimum may lie below it -- that is
+    the price of feasibility, not a model error: the output is returned and flagged
+    ``info["restores_feasibility"]`` (names of the violated constraints; status suffix
+    ``restores_feasibility(...)``).
+
+    info: ``status``, ``utility`` (reduced model at the returned point; the merit after a
+    backtrack), ``utility_true`` / ``utility_previous`` (the driver's merit at the returned /
+    previous design),
+    ``previous_violations`` (each constraint's violation at the previous design, > 0 = violated),
+    ``restores_feasibility`` (list, empty if the previous design was feasible), ``backtrack``
+    (step accepted by the safeguard, 1.0 = D's optimum), ``crb_coeffs (a, b)``,
+    ``p_comm_min_sinr``, ``outage_enforced``, ``time_s``.
     """
     t0 = time.perf_counter()
     info: dict = {}
@@ -235,8 +259,31 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
         if not np.isfinite(u).any():
             info["status"] = "infeasible: previous design kept"
             return design, info
+
+        # The previous design against this block's constraints (> 0: violated; relative units).
+        tau0 = np.asarray(design.tau, np.float64)
+        ts0, tc0, ps0 = float(tau0[1]), float(tau0[2]), float(design.p_sense)
+        viol = {
+            "tau_ce_min": tau_ce - float(tau0[0]),
+            "time": ts0 + tc0 - t_bar,
+            "energy": (ts0 * ps0 + tc0 * p0) / e_bar - 1.0,
+            "power": max(ps0, p0) / p_max - 1.0,
+            "tau_bounds": max(tau_min - min(ts0, tc0), max(ts0, tc0) - tau_max),
+            "sinr": (p_min - p0) / p_max if sinr_ok else -np.inf,
+            "outage": (0.0 if bool(outage_fn(np.asarray([p0]))[0]) else 1.0) if use_outage
+            else -np.inf,
+        }
+        info["previous_violations"] = viol
+        restores = sorted(k for k, v in viol.items() if v > 1e-9)
+        info["restores_feasibility"] = restores
+
         i, j = np.unravel_index(np.argmax(u), u.shape)
         tc, pc, best = TC[i, j], PC[i, j], u[i, j]
+        # The previous (tau_c, p_c) is a candidate: when it is feasible here, the model optimum
+        # (which equals U, the sensing pair at its closed-form optimum) cannot end below it.
+        u0m, _, _ = evaluate(np.asarray([[tc0]]), np.asarray([[p0]]), use_outage)
+        if u0m[0, 0] > best:
+            tc, pc, best = tc0, p0, u0m[0, 0]
         dt, lp = (tcs[1] - tcs[0]) if n_grid > 1 else 0.0, np.log(p_max / p_lo) / max(n_grid - 1, 1)
         for _ in range(n_zoom):
             tz = np.clip(tc + np.linspace(-dt, dt, 21), tau_min, tc_hi)
@@ -260,6 +307,47 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
             st += "; sinr_constraint_unattainable_at_any_power"
         if robust and not use_outage:
             st += "; outage_surrogate_unattainable_at_any_power"
+
+        # Safeguard with the driver's merit (same jitted function, hence the same round-off).
+        from .lbcd import _evaluate
+        u_old = _evaluate(system, design, s, alpha, norm)[0]
+        u_new = _evaluate(system, new, s, alpha, norm)[0]
+        info["utility_previous"], info["backtrack"] = u_old, 1.0
+        tol = ascent_rtol * max(1.0, abs(u_old))
+        if restores:
+            st += f"; restores_feasibility({','.join(restores)})"
+        elif not u_new >= u_old - tol:
+            # Segment previous -> new in (tau, e_s = tau_s p_s, e_c = tau_c p_c): (41b)-(41e),
+            # tau_ce >= tau_ce_min and (23j) (e_c >= p_min tau_c) are linear there and hold at
+            # both ends; (23f) depends on p_c alone and is re-checked.
+            tau1 = np.asarray([tau_ce, ts, tc])
+            e0, e1 = np.asarray([ts0 * ps0, tc0 * p0]), np.asarray([ts * ps, tc * pc])
+            kept = design
+            u_kept, step = u_old, 0.0
+            t = 1.0
+            for _ in range(n_backtrack):
+                t *= 0.5
+                tau_t = (1.0 - t) * tau0 + t * tau1
+                e_t = (1.0 - t) * e0 + t * e1
+                ps_t, pc_t = e_t[0] / tau_t[1], e_t[1] / tau_t[2]
+                if use_outage and not bool(outage_fn(np.asarray([pc_t]))[0]):
+                    continue
+                sc = np.sqrt(pc_t / p0)
+                cand = SimDesign(design.theta_comm, design.theta_sense, design.theta_ce,
+                                 design.W_RF, design.W_BB * sc, design.R_AN * (pc_t / p0),
+                                 jnp.asarray(tau_t, rdt), jnp.asarray(ps_t, rdt),
+                                 jnp.asarray(pc_t, rdt))
+                u_t = _evaluate(system, cand, s, alpha, norm)[0]
+                if u_t >= u_old:
+                    kept, u_kept, step = cand, u_t, t
+                    break
+            info["backtrack"] = step
+            info["utility_model_optimum"] = float(best)
+            info["utility"] = u_kept        # the merit itself at the backtracked point
+            st += (f"; backtracked(step={step:.3g})" if step > 0
+                   else "; previous_design_kept(merit_not_increased)")
+            new, u_new = kept, u_kept
+        info["utility_true"] = u_new
         info["status"] = st
         return new, info
     except Exception as exc:                                         # never raise mid-BCD

@@ -5,7 +5,9 @@ Estimation model (our precise form of Sec. II-C / eq. (7)). The CE window ``tau_
 into ``Q = s.n_ce_configs`` sub-windows; in sub-window q the SIM holds the training configuration
 ``theta^{ce,q} = theta_ce + P_q`` (``P_q``: DFT phases ``2 pi q n / Q`` on the output layer, zero on
 the others, see :func:`training_phases`) and the BS sends ``n_q = tau_ce T_slot B / Q`` samples of
-orthogonal pilots ``X_q`` (``X_q X_q^H = (P_max n_q / M) I_M``, needs ``n_q >= M``). User k
+orthogonal pilots ``X_q`` (``X_q X_q^H = (P_max n_q / M) I_M``, needs ``n_q >= M``; ``B`` =
+``s.pilot_bandwidth``, scenario key ``pilot_bandwidth_mhz``, default 10 MHz, for which the default
+``noise_dbm = -104`` is the thermal ``kTB`` at 0 dB noise figure). User k
 receives ``y_q = h_k^H G_q X_q + n``, ``n ~ CN(0, s.noise I)``, with ``G_q = G_SIM(theta^{ce,q})`` known
 (BS->SIM and inter-layer design model), the SIM->user channel ``h_k (N,)`` unknown. Least squares
 over all q:
@@ -41,11 +43,7 @@ from ...scenarios import SimScenario
 from ...systems.sim import SimSystem
 
 __all__ = ["ce_block", "training_phases", "ce_error_covariance", "chernoff_quantile",
-           "effective_noise", "DEFAULT_BANDWIDTH_HZ"]
-
-#: Signal bandwidth of the pilot model: 10 MHz makes the default ``noise_dbm = -104`` the thermal
-#: ``kTB`` (-174 dBm/Hz + 70 dB) with a 0 dB noise figure.
-DEFAULT_BANDWIDTH_HZ = 10e6
+           "effective_noise"]
 
 
 def training_phases(theta_ce, n_configs: int):
@@ -57,9 +55,11 @@ def training_phases(theta_ce, n_configs: int):
     return theta_ce[None] + pat
 
 
-def effective_noise(s: SimScenario, tau_ce, n_bs: int, bandwidth_hz: float = DEFAULT_BANDWIDTH_HZ):
-    """``sigma_eff^2 = noise M Q / (P_max tau_ce T_slot B)``: per-config LS noise variance."""
-    return s.noise * n_bs * s.n_ce_configs / (s.p_bs_max * tau_ce * s.t_slot * bandwidth_hz)
+def effective_noise(s: SimScenario, tau_ce, n_bs: int, bandwidth_hz: float | None = None):
+    """``sigma_eff^2 = noise M Q / (P_max tau_ce T_slot B)``: per-config LS noise variance
+    (``B = bandwidth_hz``, default the scenario's ``s.pilot_bandwidth``)."""
+    b = s.pilot_bandwidth if bandwidth_hz is None else bandwidth_hz
+    return s.noise * n_bs * s.n_ce_configs / (s.p_bs_max * tau_ce * s.t_slot * b)
 
 
 def ce_error_covariance(theta_ce, theta_comm, h1, h_inter, sigma_eff2, n_configs: int):
@@ -118,11 +118,13 @@ def _optimise(theta_ce, theta_comm, h1, h_inter, n_configs: int, n_steps: int, l
 
 
 def ce_block(system: SimSystem, design: SimDesign, s: SimScenario, *, n_steps: int = 100,
-             lr: float = 0.05, confidence: float = 0.95, bandwidth_hz: float = DEFAULT_BANDWIDTH_HZ,
+             lr: float = 0.05, confidence: float = 0.95, bandwidth_hz: float | None = None,
              eps_max=None):
     """Block E (004 (42)); returns ``(design, info)`` with ``info["eps_csi"] (K,)`` (absolute radii
     on ``h_eff,k``, for block B) at the returned ``theta_ce`` and the current ``tau_ce``.
 
+    ``bandwidth_hz``: pilot bandwidth ``B`` (default ``s.pilot_bandwidth``, i.e. the scenario's
+    ``pilot_bandwidth_mhz``; an explicit value overrides it, e.g. in tests).
     ``eps_max (K,)``: the CSI-accuracy target of (42b), default ``s.csi_error_bound ||h_eff,k||``;
     ``info["tau_ce_required"]`` is the smallest ``tau_ce`` meeting it (``eps ~ tau_ce^{-1/2}``),
     clipped to ``[tau_min, tau_max]`` -- pass it to block D as ``tau_ce_min``. info also holds
@@ -133,6 +135,7 @@ def ce_block(system: SimSystem, design: SimDesign, s: SimScenario, *, n_steps: i
     info: dict = {}
     try:
         tau_ce = float(design.tau[0])
+        bandwidth_hz = s.pilot_bandwidth if bandwidth_hz is None else float(bandwidth_hz)
         M = system.h1.shape[1]
         Q = s.n_ce_configs
         sig2 = effective_noise(s, tau_ce, M, bandwidth_hz)

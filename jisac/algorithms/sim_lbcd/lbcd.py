@@ -15,9 +15,11 @@ Model and choices (written up in ``docs/derivations/sim_lbcd.md``, section "Algo
   numbers, reports a failure status or leaves the power/energy/time constraints more violated than
   before is *rejected* (previous design kept, status recorded). Blocks A, C, D optimise (pieces
   of) ``f_aug`` itself, so their output is additionally rejected if it lowers ``f_aug`` at the
-  current ``lambda_Phi`` (monotone BCD by construction). Block B enforces the robust outage /
-  SINR constraints (36d), (36g), which ``U`` does not see, and block E does not enter ``U``; both
-  are accepted whenever they succeed.
+  current ``lambda_Phi`` (monotone BCD by construction; D guarantees it itself whenever the
+  previous design satisfies D's constraints, and otherwise flags ``restores_feasibility``, which
+  ``LbcdSettings.accept_feasibility_restoration`` exempts from this test). Block B enforces the
+  robust outage / SINR constraints (36d), (36g), which ``U`` does not see, and block E does not
+  enter ``U``; both are accepted whenever they succeed.
 * ``lambda_Phi^(0) = 1``, ``lambda^(t+1) = min(max(kappa lambda^(t), lambda_C), lambda_max)``
   (C4), ``lambda_C`` the value Block C ended with.
 * Stopping (Alg. 1: until (i)-(iv) *all* hold, or ``t >= t_max``): (i) change of ``f_aug``
@@ -28,9 +30,10 @@ Model and choices (written up in ``docs/derivations/sim_lbcd.md``, section "Algo
   value); (iv) relative parameter change ``<= tol_param``. Every rule's value is recorded per
   iteration. A block failing ``max_block_failures`` consecutive iterations stops the loop.
 * Best iterate: the returned design is the iterate (t >= 1) with the largest merit
-  ``U - lambda_max P``; ``objective_history[t]`` is that merit of the best iterate after
-  iteration ``t+1`` (non-decreasing by construction; equals ``U`` when (23h) holds, which Block
-  C restores). The raw trajectory is in ``trajectory``.
+  ``U - lambda_max P`` among those meeting Block E's training-time requirement
+  ``tau_ce >= tau_ce_required`` (42b) (any iterate if none does); ``objective_history[t]`` is the
+  merit of the best iterate after iteration ``t+1`` (non-decreasing while the best stays in the
+  same group; equals ``U`` when (23h) holds, which Block C restores). The raw trajectory is in ``trajectory``.
 * Discretisation (31)-(32) on the best iterate with ``s.phase_bits`` bits.
 """
 
@@ -94,6 +97,12 @@ class LbcdSettings:
     crb_max: float = math.inf       # Gamma_max of (35b) / rule (iii)
     max_block_failures: int = 2
     ascent_rtol: float = 1e-9       # tolerance of the f_aug ascent test (round-off only)
+    # Accept a Block-D output that lowers f_aug when D reports that the previous design violated one
+    # of D's constraints (info["restores_feasibility"]: typically tau_ce below Block E's training
+    # time tau_ce_required, or p_comm below the robust-SINR power). Off: such outputs are rejected
+    # as non-ascent and the design keeps violating that constraint (docs: "Block D", "Measured").
+    # On by default: a constraint is never traded for utility.
+    accept_feasibility_restoration: bool = True
     feas_rtol: float = 1e-4         # constraint tolerance relative to E_max, P_max, 1 (SCS accuracy)
     coverage_deg: float = 60.0      # half-angle of the initial sensing pattern
     block_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -101,7 +110,8 @@ class LbcdSettings:
     def __hash__(self):
         return hash((self.order, self.lambda0, self.kappa_lambda, self.lambda_max, self.tol_param,
                      self.outage_tol, self.outage_draws, self.crb_max, self.max_block_failures,
-                     self.coverage_deg, repr(sorted((k, sorted(v.items()))
+                     self.coverage_deg, self.accept_feasibility_restoration,
+                     repr(sorted((k, sorted(v.items()))
                                                     for k, v in self.block_kwargs.items()))))
 
 
@@ -392,7 +402,8 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
     P0 = reconfiguration_violation(design, s)
     f_prev = u0 - lam * P0
     theta_prev = _param_vector(design, s)
-    best, best_merit, best_t = design, -math.inf, 0
+    best, best_key, best_t = design, (False, -math.inf), 0
+    tau_ce_req = None
     history, trajectory, block_log = [], [], []
     fail_streak = {b: 0 for b in BLOCKS}
     stop_reason, rules = "max_iterations", {}
@@ -435,9 +446,14 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
                 f_new = (_evaluate(system, new, s, alpha, norm)[0]
                          - lam * reconfiguration_violation(new, s))
                 entry["f_after"] = f_new
+                restoring = bool(binfo.get("restores_feasibility"))
+                if restoring:
+                    entry["restores_feasibility"] = list(binfo["restores_feasibility"])
                 if not math.isfinite(f_new):
                     reason = "non_finite"
-                elif name in _ASCENT_BLOCKS and f_new < f_old - st.ascent_rtol * max(1.0, abs(f_old)):
+                elif (name in _ASCENT_BLOCKS
+                      and f_new < f_old - st.ascent_rtol * max(1.0, abs(f_old))
+                      and not (name == "D" and restoring and st.accept_feasibility_restoration)):
                     reason = "non_ascent"
             entry["accepted"] = reason is None
             entry["reason"] = reason
@@ -450,6 +466,7 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
                 if name == "E" and binfo.get("tau_ce_required") is not None:
                     # Block E's training-time requirement becomes Block D's lower bound on tau_ce
                     extra_kw["D"] = {"tau_ce_min": float(binfo["tau_ce_required"])}
+                    tau_ce_req = float(binfo["tau_ce_required"])
                 if name in ("A", "C") and "lambda_phi" in binfo:
                     lam_c = max(lam_c, float(binfo["lambda_phi"]))
             elif reason in ("failed", "non_finite"):
@@ -475,9 +492,12 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
         rules = {"i": d_f <= tol, "ii": eps_outage <= st.outage_tol, "iii": eps_crb <= 0.0,
                  "iv": d_theta <= st.tol_param}
         merit = u - st.lambda_max * P
-        if merit >= best_merit:
-            best, best_merit, best_t = design, merit, t
-        history.append(best_merit)
+        # an iterate that meets Block E's training-time requirement (42b) (tau_ce >= tau_ce_req)
+        # ranks above every iterate that does not; merit decides within each group
+        ce_ok = tau_ce_req is None or float(design.tau[0]) >= tau_ce_req * (1 - st.feas_rtol)
+        if (ce_ok, merit) >= best_key:
+            best, best_key, best_t = design, (ce_ok, merit), t
+        history.append(best_key[1])
         trajectory.append({"iteration": t, "utility": u, "secrecy_throughput": S, "crb_total": crb,
                            "f_aug": f_aug, "penalty": P, "lambda_phi": lam, "delta_f": d_f,
                            "delta_theta": d_theta, "eps_outage": eps_outage,
