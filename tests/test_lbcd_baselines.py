@@ -220,6 +220,10 @@ def test_scheme_entry_through_run_job(stub_blocks, name):
     assert res.design["theta_comm"].shape == (2, 2, 9)
     # the job reports U(alpha) per drop and the Sec. IV diagnostics with a verdict per bound
     assert len(m["utility"]) == 2 and all(np.isfinite(u) for u in m["utility"])
+    # Fig. 2's sensing axis CRB_min / CRB_total (design model) agrees with the driver's own
+    # evaluation of the returned design (lbcd._evaluate, a separate code path)
+    for inv, det in zip(m["inverse_normalized_crb"], m["lbcd"]):
+        assert inv == pytest.approx(det["norm"]["crb_min"] / det["crb_total"], rel=1e-8)
     assert len(m["theory"]) == 2
     assert all(isinstance(e["holds"], bool) for e in m["theory"][0].values())
 

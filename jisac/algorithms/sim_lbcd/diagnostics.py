@@ -283,14 +283,17 @@ def theory_for_job(system, design, s: SimScenario, info: dict) -> list[dict]:
 
 
 def utility_for_job(system, design, s: SimScenario, info: dict) -> dict:
-    """Per-drop ``U(alpha)`` on the design (LoS) and evaluation (Rician) models."""
+    """Per-drop ``U(alpha)`` on the design (LoS) and evaluation (Rician) models, and the inverse
+    normalised CRB ``CRB_min / CRB_total`` (Fig. 2's sensing axis; 1 = the sensing-only design's
+    CRB), on the design model, the model ``CRB_min`` and ``U`` are computed on."""
     system = info.get("system", system)
     s = info.get("scenario", s)
-    ud, ue = [], []
+    ud, ue, inv = [], [], []
     for i, det in enumerate(info["details"]):
         nrm = Normalizers(det["norm"]["r_max"], det["norm"]["crb_min"])
         a = det.get("alpha", s.alpha)
         sy, de = _drop(system, i), _drop(design, i)
         ud.append(float(utility(sy, de, s, a, nrm, "design")))
         ue.append(float(utility(sy, de, s, a, nrm, "eval")))
-    return {"utility": ud, "utility_eval": ue}
+        inv.append(float(nrm.crb_min / float(crb_total(sy, de, s, "design"))))
+    return {"utility": ud, "utility_eval": ue, "inverse_normalized_crb": inv}
