@@ -48,7 +48,7 @@ from jisac.jobs import OK_STATUSES  # noqa: E402 -- the library owns the status 
 INCOMPLETE = "incomplete"    # started (run dir exists), no complete metrics.json
 NOT_STARTED = "not_started"  # in the sweep's last launch (multirun.yaml), no run dir yet
 # Bookkeeping metrics: kept in results.csv, never inferred as y metrics, never per-drop.
-BOOKKEEPING = ("status", "job_seed", "complete", "wall_time_s", "started_utc", "finished_utc",
+BOOKKEEPING = ("status", "job_seed", "drops_seed", "complete", "wall_time_s", "started_utc", "finished_utc",
                "host", "jisac_version", "resumed")
 FIRST_COLUMNS = ("run_dir", "status", "job_seed", "drop")
 

@@ -60,8 +60,11 @@ def _result_config(d: Mapping[str, Any]) -> Any:
     return jio.canonical({k: v for k, v in d.items() if k not in NON_RESULT_KEYS})
 
 
-def stored_result(run_dir: str | os.PathLike, job_dict: Mapping[str, Any], job_seed: int) -> dict | None:
-    """Metrics of a complete, matching, non-crashed run in ``run_dir``; else None (recompute)."""
+def stored_result(run_dir: str | os.PathLike, job_dict: Mapping[str, Any], job_seed: int,
+                  drops_seed: int | None = None) -> dict | None:
+    """Metrics of a complete, matching, non-crashed run in ``run_dir``; else None (recompute).
+    With ``drops_seed`` the stored run must also have drawn its channels from that seed (runs made
+    before drops were seeded per scenario have none and are recomputed)."""
     d = Path(run_dir)
     if not jio.is_complete(d):
         return None
@@ -72,6 +75,8 @@ def stored_result(run_dir: str | os.PathLike, job_dict: Mapping[str, Any], job_s
     if config is None or metrics is None:
         return None
     if metrics.get("job_seed") != job_seed or _result_config(config) != _result_config(job_dict):
+        return None
+    if drops_seed is not None and metrics.get("drops_seed") != drops_seed:
         return None
     if str(metrics.get("status", "")).startswith("error"):
         return None
@@ -106,7 +111,7 @@ def run(cfg: Mapping[str, Any], out_dir: str | os.PathLike | None = None, *,
     out = Path(out_dir if out_dir is not None else _hydra_output_dir())
 
     if os.environ.get("JISAC_FORCE", "") not in ("1", "true", "yes"):
-        prev = stored_result(out, job_dict, job_seed)
+        prev = stored_result(out, job_dict, job_seed, job.drops_seed())
         if prev is not None:
             print(f"jisac: {out} is complete (status {prev.get('status')}); skipped", file=sys.stderr)
             return {**prev, "resumed": True}
@@ -175,6 +180,7 @@ def run(cfg: Mapping[str, Any], out_dir: str | os.PathLike | None = None, *,
     metrics.update(
         status=status,
         job_seed=job_seed,
+        drops_seed=job.drops_seed(),
         wall_time_s=wall,
         started_utc=started,
         finished_utc=_utc_now(),

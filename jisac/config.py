@@ -52,8 +52,22 @@ class JobConfig:
         """
         d = self.to_dict()
         d.pop("sweep", None)
-        blob = json.dumps(d, sort_keys=True, default=str).encode()
-        return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little") & 0x7FFFFFFF
+        return _hash_seed(d)
+
+    def drops_seed(self) -> int:
+        """Seed of the channel drops: a hash of the sweep seed, the scenario and ``n_drops`` only.
+
+        Jobs that differ only in the scheme (or the Monte-Carlo settings) see the *same* drops,
+        so schemes are compared on common random channels (paired comparison); the design and
+        certification streams still come from :meth:`job_seed`.
+        """
+        d = self.to_dict()
+        return _hash_seed({k: d[k] for k in ("scenario", "seed", "n_drops")})
+
+
+def _hash_seed(d: Mapping[str, Any]) -> int:
+    blob = json.dumps(d, sort_keys=True, default=str).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little") & 0x7FFFFFFF
 
 
 def _int(key, v, lo, hi=None):

@@ -173,7 +173,9 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
     s = job.scenario
     t0 = time.perf_counter()
     key = jax.random.PRNGKey(job.job_seed())
-    k_sys, k_des, k_cert = jax.random.split(key, 3)
+    _, k_des, k_cert = jax.random.split(key, 3)
+    # drops from the scenario-only seed: every scheme of a sweep point sees the same channels
+    k_sys = jax.random.PRNGKey(job.drops_seed())
     realize, evaluate, certify, design_arrays = _pipeline(job)
     system = realize(s, k_sys, job.n_drops)
     note(f"realised {job.n_drops} drop(s) of {s.kind} in {time.perf_counter() - t0:.1f} s")
@@ -216,6 +218,7 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
         "design_info": to_jsonable({k: v for k, v in info.items() if k not in _INFO_KEYS
                                     and _jsonable(v)}),
         "job_seed": job.job_seed(),
+        "drops_seed": job.drops_seed(),
         "scenario": s.kind,
         "scheme": job.scheme.name,
         "n_drops": job.n_drops,
