@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 
 
@@ -63,6 +64,8 @@ def _one(n: int, small: bool, max_iterations: int, detection: bool = False,
             "objective": info["objective_history"][-1] if info["objective_history"] else None,
             "objective_rank_one": info.get("objective_rank_one"),
         }
+        # each variant as soon as it is known (a long run that is stopped keeps its numbers)
+        print(json.dumps({"n": n, backend: out[backend]}), file=sys.stderr, flush=True)
     for ref in ("plain_rebuild", "layer_serial"):
         if ref not in out or "layer" not in out:
             continue
