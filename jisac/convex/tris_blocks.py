@@ -325,13 +325,7 @@ class P21MarginSlot(P21Slot):
         return [vals[name] for name in self.param_order]
 
     def __call__(self, solver_args=None, **inp):
-        if not jax.config.jax_enable_x64:
-            raise RuntimeError("P21MarginSlot needs float64 (jax_enable_x64)")
-        if self.plain:
-            out = _plain_solve(self, solver_args, inp)
-        else:
-            out = self.layer(*self.parameters(**inp), solver_args=solver_args or {})
-        return self.postprocess(out)
+        return solve_block(self, solver_args, inp)
 
     def postprocess(self, out):
         """Layer outputs (one problem) -> (W (K+1, N, N), (eta, xi, eta_c))."""
@@ -417,6 +411,18 @@ def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: 
     return P21MarginSlot(layer=lay, problem=prob, n=N, k=K, m=M, param_order=order,
                          sigma_e=sigma_e, power=power, variables=tuple(variables),
                          plain=not layer)
+
+
+def solve_block(block, solver_args, inp):
+    """One solve of a slot block (P2.1 margin or P2.2): the cached layer, or plain cvxpy when
+    ``block.plain``; outputs through ``block.postprocess``. Needs float64 (x64)."""
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError(f"{type(block).__name__} needs float64 (jax_enable_x64)")
+    if block.plain:
+        out = _plain_solve(block, solver_args, inp)
+    else:
+        out = block.layer(*block.parameters(**inp), solver_args=solver_args or {})
+    return block.postprocess(out)
 
 
 def _plain_solve(slot, solver_args, inp):

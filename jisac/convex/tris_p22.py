@@ -33,7 +33,6 @@ import math
 from dataclasses import dataclass
 
 import cvxpy as cp
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -114,14 +113,8 @@ class P22Slot:
         return [vals[name] for name in self.param_order]
 
     def __call__(self, solver_args=None, **inp):
-        if not jax.config.jax_enable_x64:
-            raise RuntimeError("P22Slot needs float64 (jax_enable_x64)")
-        if self.plain:
-            from jisac.convex.tris_blocks import _plain_solve
-            out = _plain_solve(self, solver_args, inp)
-        else:
-            out = self.layer(*self.parameters(**inp), solver_args=solver_args or {})
-        return self.postprocess(out)
+        from jisac.convex.tris_blocks import solve_block
+        return solve_block(self, solver_args, inp)
 
     def postprocess(self, out):
         """Layer outputs (one problem) -> {name: value}."""
