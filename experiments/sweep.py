@@ -41,6 +41,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from experiments.report import OK_STATUSES, status_ok  # noqa: F401 -- one status policy
 from jisac import io as jio
+from jisac import runtime
 from jisac.config_errors import ConfigError
 from jisac.progress import Progress
 
@@ -209,7 +210,10 @@ def main(cfg: DictConfig) -> dict:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     plain = OmegaConf.to_container(cfg, resolve=True)
+    # one BLAS thread + JAX compilation cache (jisac.runtime; JISAC_BLAS_THREADS, JISAC_JAX_CACHE)
+    # -- speed only, in every process that runs jobs (joblib/submitit workers included)
     try:
+        runtime.configure()
         metrics = run(plain, hc.runtime.output_dir)
     except ConfigError as e:
         print(f"jisac: invalid configuration: {e}", file=sys.stderr)

@@ -43,7 +43,9 @@ class RsmaParams:
     (true in the paper; false only as an explicit, recorded departure);
     ``max_iterations``/``tol``: null -> scenario.max_iterations / scenario.convergence_eps;
     ``solver``: first conic solver (the other one is the fallback); ``n_random``: Gaussian
-    randomisations of the rank-1 recovery.
+    randomisations of the rank-1 recovery; ``rank_one_repair``: power repair of the rank-1 beams
+    with their directions fixed ("infeasible": only when no candidate is feasible; "always";
+    "off"; docs/derivations/tris_rsma.md, "Rank-1 recovery and power repair").
     """
 
     name: str = "rsma"
@@ -54,8 +56,12 @@ class RsmaParams:
     tol: float | None = None
     solver: str = "Clarabel"
     n_random: int = 20
+    rank_one_repair: str = "infeasible"
 
     def __post_init__(self):
+        if self.rank_one_repair not in ("infeasible", "always", "off"):
+            raise ConfigError("scheme.rank_one_repair", self.rank_one_repair,
+                              "must be one of ['infeasible', 'always', 'off']")
         if self.power not in _RSMA_POWER:
             raise ConfigError("scheme.power", self.power, f"must be one of {list(_RSMA_POWER)}")
         for k in ("robust", "detection"):

@@ -8,8 +8,13 @@ import jax
 import numpy as np
 import pytest
 
+from jisac import runtime
+
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# the entry points' speed settings (one BLAS thread, JAX compilation cache; jisac.runtime):
+# the suite runs the same small kernels as the sweeps
+runtime.configure()
 
 
 @pytest.fixture

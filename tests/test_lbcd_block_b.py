@@ -201,3 +201,25 @@ def test_non_robust_and_failure_paths(inst):
                       d.p_sense, jnp.zeros_like(d.p_comm))
     d2, info2 = bb.beamforming_block(sys, bad, s, key=jax.random.PRNGKey(8))
     assert info2["status"] == "no_power_budget" and d2 is bad
+
+
+def test_effective_channels_reference_and_compiled_once(inst):
+    """``_effective`` (jitted) equals the cascade written out in NumPy, ``G = Phi_L H^(L) ...
+    Phi_1 H^(1)`` (004 (2)), ``h_eff = G^H h`` as rows; a second design with the same shapes
+    re-uses the compiled kernel (called eagerly, ``sim_cascade``'s scan recompiled every call)."""
+    s, sys, d = inst
+    th, h1, hi = (np.asarray(x) for x in (d.theta_comm, sys.h1, sys.h_inter))
+    G = np.exp(1j * th[0])[:, None] * h1
+    for l in range(1, th.shape[0]):
+        G = np.exp(1j * th[l])[:, None] * (hi[l - 1] @ G)
+    Gj, hu, he = bb._effective(sys, d)
+    np.testing.assert_allclose(np.asarray(Gj), G, rtol=1e-12, atol=1e-12 * np.abs(G).max())
+    np.testing.assert_allclose(np.asarray(hu), np.asarray(sys.H_users) @ G.conj(), rtol=1e-11,
+                               atol=1e-12 * np.abs(np.asarray(hu)).max())
+    np.testing.assert_allclose(np.asarray(he), np.asarray(sys.H_eves) @ G.conj(), rtol=1e-11,
+                               atol=1e-12 * np.abs(np.asarray(he)).max())
+    n0 = bb._effective_kernel._cache_size()
+    d2 = d.__class__(d.theta_comm + 0.3, d.theta_sense, d.theta_ce, d.W_RF, d.W_BB, d.R_AN, d.tau,
+                     d.p_sense, d.p_comm)
+    bb._effective(sys, d2)
+    assert bb._effective_kernel._cache_size() == n0

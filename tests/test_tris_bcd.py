@@ -179,11 +179,13 @@ def test_scheme_registry_and_validation():
 
     p = scheme_from_dict({"name": "rsma"}, "tris_rsma")
     assert p.power == "element" and p.robust and p.detection
+    assert p.rank_one_repair == "infeasible"
     assert scheme_from_dict({"name": "trsma"}, "tris_rsma").power == "total"
     assert not scheme_from_dict({"name": "perfect_csi"}, "tris_rsma").robust
     for bad in ({"name": "rsma", "power": "x"}, {"name": "rsma", "tol": 0.0},
                 {"name": "rsma", "solver": "ECOS"}, {"name": "trsma", "power": "element"},
-                {"name": "perfect_csi", "robust": True}, {"name": "rsma", "n_random": -1}):
+                {"name": "perfect_csi", "robust": True}, {"name": "rsma", "n_random": -1},
+                {"name": "rsma", "rank_one_repair": "sometimes"}):
         with pytest.raises(ConfigError):
             scheme_from_dict(bad, "tris_rsma")
 

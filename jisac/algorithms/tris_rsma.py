@@ -23,7 +23,10 @@ problem is infeasible (e.g. the detection floor exceeds the power budget) the dr
 status "infeasible". Inaccurate/failed solves are retried with the other conic solver
 (SCS <-> Clarabel); every attempt is recorded. Afterwards the SDR covariances are turned into
 beams (`jisac.algorithms.rank_one`) scored by the exact robust objective
-(`jisac.evaluation.tris_robust.slot_value`), and t is re-allocated for the rank-1 values.
+(`jisac.evaluation.tris_robust.slot_value`); when no candidate of a slot is feasible (or always,
+`rank_one_repair="always"`) the candidates' powers are re-optimised with their directions fixed
+(`jisac.algorithms.tris_power_repair`, the B1 block restricted to W_i = p_i w_i w_i^H) and
+re-scored; t is re-allocated for the rank-1 values.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from ..convex.tris_blocks import build_p21_margin_slot
 from ..convex.tris_p22 import build_p22_slot
 from ..evaluation.tris_robust import SlotData, slot_data, slot_value
 from .rank_one import recover_rank_one
+from .tris_power_repair import repair_slot_powers
 
 __all__ = ["BcdOptions", "allocate_slots", "b1_residual", "get_layers", "solve_drop"]
 
@@ -59,6 +63,10 @@ class BcdOptions:
     tol: float = 1e-3
     solver: str = "Clarabel"        # first conic solver; the other one is the fallback
     n_random: int = 20              # Gaussian randomisations in the rank-1 recovery
+    rank_one_repair: str = "infeasible"   # power repair of the rank-1 beams (fixed directions):
+                                    # "infeasible" (only if no candidate is feasible), "always"
+                                    # (also polish the best feasible one), "off"
+    repair_candidates: int = 3      # candidates repaired at most (best first)
     iota_init: float = 1e3          # phase-1 leakage target (loose)
     seed: int = 0
     line_search: tuple = (1.0, 0.5, 0.25, 0.125)   # B1 step sizes tried (backtracking)
@@ -416,8 +424,13 @@ def solve_drop(system, s, opt: BcdOptions, log=None) -> tuple[dict, dict]:
             r = slot_value(np.einsum("ni,mi->inm", w, w.conj()), d)
             return r["value"], r["feasible"]
 
+        def repair(w, d=d):
+            return repair_slot_powers(w, d, solver=opt.solver)
+
         w, rep = recover_rank_one(Ws[l], score, p_t=1.0, power=opt.power,
-                                  n_random=opt.n_random, seed=opt.seed + l)
+                                  n_random=opt.n_random, seed=opt.seed + l, repair=repair,
+                                  repair_mode=opt.rank_one_repair,
+                                  n_repair=opt.repair_candidates)
         r = slot_value(np.einsum("ni,mi->inm", w, w.conj()), d)
         rep["violations"] = {k: float(v) for k, v in r["violations"].items()}
         rep["value_sdr"] = float(sv["value"])
@@ -430,7 +443,8 @@ def solve_drop(system, s, opt: BcdOptions, log=None) -> tuple[dict, dict]:
     t_r1 = allocate_slots(np.asarray(vals_r1), s.t_min, s.t_max, s.t_total)
     F_sdr = float(np.sum(t * np.asarray(vals_sdr)) / s.t_total)
     F_r1 = float(np.sum(t_r1 * np.asarray(vals_r1)) / s.t_total)
-    info.update(rank_one=reports, objective_sdr=F_sdr, objective_rank_one=F_r1,
+    info.update(rank_one=reports, rank_one_repair=[r["repair"]["status"] for r in reports],
+                objective_sdr=F_sdr, objective_rank_one=F_r1,
                 rank_one_gap=F_sdr - F_r1, rank_one_time_s=time.perf_counter() - tr)
     if not all(r["feasible"] for r in reports):
         status = "rank_one_infeasible"

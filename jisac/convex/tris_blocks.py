@@ -52,7 +52,8 @@ from jisac.convex.sprocedure import (
     lu_worst_sinr_lmi_fixed_chi,
 )
 
-__all__ = ["P21Slot", "build_p21_slot", "P21MarginSlot", "build_p21_margin_slot"]
+__all__ = ["P21Slot", "build_p21_slot", "P21MarginSlot", "build_p21_margin_slot",
+           "RankOneVariable", "rank_one_variable"]
 
 # Order of the primitive inputs accepted by P21Slot.__call__ (all JAX/NumPy arrays, float64).
 INPUTS = (
@@ -156,8 +157,44 @@ class _SlotSkeleton(NamedTuple):
     E_sqrt_r: list
 
 
+@dataclass(frozen=True)
+class RankOneVariable:
+    """W = p w w^H with a FIXED unit direction w (N,) and a scalar power variable p >= 0.
+
+    Duck-types `HermitianVariable` (attributes `re`, `embedded`, `n`, `layer_variables`), so
+    the (P2.1) constraint builders accept it unchanged: every constraint that is affine / LMI /
+    SOC in W_i stays affine / LMI / SOC in p (the rank-1 power repair, see
+    `jisac.algorithms.rank_one`). w is a NumPy constant, so products with the Parameters keep
+    the problem DPP; PSD-ness (34c) holds by construction (p >= 0), hence no W >= 0 LMI (it
+    would have no strictly feasible point)."""
+
+    p: cp.Variable
+    re: cp.Expression
+    embedded: cp.Expression
+    n: int
+
+    @property
+    def layer_variables(self) -> list:
+        return [self.p]
+
+
+def _unit(w) -> np.ndarray:
+    """w / ||w|| (a zero beam gets the direction e_1; its power p then starts at 0)."""
+    w = np.asarray(w, complex)
+    nw = float(np.linalg.norm(w))
+    return w / nw if nw > 0 else np.eye(w.shape[0], dtype=complex)[0]
+
+
+def rank_one_variable(w, name: str = "p") -> RankOneVariable:
+    """`RankOneVariable` for the direction w (N,) (normalised here to unit norm)."""
+    w = _unit(w)
+    D = np.outer(w, w.conj())
+    p = cp.Variable(nonneg=True, name=name)
+    return RankOneVariable(p=p, re=p * D.real, embedded=p * embed_complex_matrix(D), n=w.shape[0])
+
+
 def _slot_skeleton(N: int, K: int, M: int, p_out_lu: float, p_out_iu: float, rate_e: float,
-                   E_sqrt, power: str = "element") -> _SlotSkeleton:
+                   E_sqrt, power: str = "element", directions=None) -> _SlotSkeleton:
     if N < 2 or K < 1 or M < 1:
         raise ValueError(f"need N >= 2, K >= 1, M >= 1; got N={N}, K={K}, M={M}")
     P = {}
@@ -170,10 +207,17 @@ def _slot_skeleton(N: int, K: int, M: int, p_out_lu: float, p_out_iu: float, rat
     if E_sqrt is None:
         E_sqrt = np.stack([0.1 * np.eye(N)] * M)
     E_sqrt_r = [embed_complex_matrix(np.asarray(E_sqrt[j], complex)) for j in range(M)]
-    Wv = [hermitian_variable(N, "Wc")] + [hermitian_variable(N, f"W{i}") for i in range(1, K + 1)]
+    if directions is None:
+        Wv = [hermitian_variable(N, "Wc")] + [hermitian_variable(N, f"W{i}")
+                                              for i in range(1, K + 1)]
+    else:   # rank-1 restriction W_i = p_i w_i w_i^H (power repair), directions (N, K+1)
+        directions = np.asarray(directions, complex)
+        if directions.shape != (N, K + 1):
+            raise ValueError(f"directions must be (N, K+1) = {(N, K + 1)}, got {directions.shape}")
+        Wv = [rank_one_variable(directions[:, i], f"p{i}") for i in range(K + 1)]
     Wc, Wp = Wv[0].embedded, [w.embedded for w in Wv[1:]]
     Wsum = sum(w.embedded for w in Wv)
-    cons = [w >> 0 for w in (Wc, *Wp)]                                            # (34c)
+    cons = [w >> 0 for w in (Wc, *Wp)] if directions is None else []             # (34c)
     if power == "element":
         cons.append(sum(w.re for w in Wv)[np.arange(N), np.arange(N)] <= par("P_t"))  # (34d)
     else:
@@ -285,6 +329,7 @@ class P21MarginSlot(P21Slot):
     power: str = "element"
     variables: tuple = ()       # cvxpy Variables in layer-output order (plain mode)
     plain: bool = False         # True: no CvxpyLayer, solve the cvxpy problem directly
+    directions: object = None   # (N, K+1) unit beams: rank-1 restriction W_i = p_i w_i w_i^H
 
     def parameters(self, **inp):
         K, M = self.k, self.m
@@ -329,6 +374,13 @@ class P21MarginSlot(P21Slot):
 
     def postprocess(self, out):
         """Layer outputs (one problem) -> (W (K+1, N, N), (eta, xi, eta_c))."""
+        if self.directions is not None:     # outputs p_0..p_K, then the margins
+            nW = self.k + 1
+            d = jnp.asarray(self.directions)
+            p = jnp.stack([jnp.reshape(out[i], ()) for i in range(nW)])
+            W = p[:, None, None] * jnp.einsum("ni,mi->inm", d, d.conj())
+            eta, xi, eta_c = out[nW], out[nW + 1], out[nW + 2]
+            return W, (eta, jnp.reshape(xi, (self.k, self.m)), eta_c)
         nW = 2 * (self.k + 1)
         W = jnp.stack([hermitian_from_layer(out[2 * i], out[2 * i + 1])
                        for i in range(self.k + 1)])
@@ -344,20 +396,25 @@ class P21MarginSlot(P21Slot):
 
 def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: float,
                           sigma_e: float, rate_e: float, E_sqrt=None,
-                          power: str = "element", layer: bool = True) -> P21MarginSlot:
+                          power: str = "element", layer: bool = True,
+                          directions=None) -> P21MarginSlot:
     """Build the margin-form (P2.1) layer (section comment above) for shape (N, K, M).
 
     power: "element" -> (34d) sum_i [W_i]_nn <= P_t (TRIS); "total" -> sum_i tr W_i <= N P_t
     (traditional transceiver, TRSMA). layer=False skips the CvxpyLayer (plain cvxpy solves;
-    benchmarks). Other arguments as in `build_p21_slot`.
+    benchmarks). directions (N, K+1): the same problem restricted to W_i = p_i w_i w_i^H with
+    these fixed beams (variables p_i >= 0 instead of W_i; plain cvxpy only, layer must be
+    False; used by the rank-1 power repair). Other arguments as in `build_p21_slot`.
     """
     from cvxpylayers.jax import CvxpyLayer
 
     if power not in ("element", "total"):
         raise ValueError(f"power must be 'element' or 'total', got {power!r}")
+    if directions is not None and layer:
+        raise ValueError("the rank-1 restriction (directions=...) is built with layer=False")
     N, K, M = n, k, m
     P, par, Wv, Wc, Wp, Wsum, cons, s1, s2, b, E_sqrt_r = _slot_skeleton(
-        N, K, M, p_out_lu, p_out_iu, rate_e, E_sqrt, power)
+        N, K, M, p_out_lu, p_out_iu, rate_e, E_sqrt, power, directions)
     N2 = 2 * N
     # SINR / leakage margins are signed (B1 may trade one term against another; the driver's
     # line search keeps the BCD monotone); the common-rate margin is >= 0 so that the previous
@@ -408,9 +465,11 @@ def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: 
     variables = [v for w in Wv for v in w.layer_variables] + [eta, xi, eta_c]
     lay = (CvxpyLayer(prob, parameters=[P[nm] for nm in order], variables=variables)
            if layer else None)
+    if directions is not None:
+        directions = np.stack([_unit(directions[:, i]) for i in range(K + 1)], axis=1)
     return P21MarginSlot(layer=lay, problem=prob, n=N, k=K, m=M, param_order=order,
                          sigma_e=sigma_e, power=power, variables=tuple(variables),
-                         plain=not layer)
+                         plain=not layer, directions=directions)
 
 
 def solve_block(block, solver_args, inp):

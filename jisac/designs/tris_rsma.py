@@ -11,7 +11,8 @@ by one (Algorithm 1, ``jisac.algorithms.tris_rsma.solve_drop``) and stacked.
 
 ``info``: ``status`` (worst over drops), ``solver_status`` (per drop: list of solver attempts),
 ``iterations`` (per drop), ``objective_history`` (per drop), ``objective_rank_one``,
-``rank_one_gap``, ``drops`` (per-drop summaries).
+``rank_one_gap``, ``rank_one_repair`` (per drop, the per-slot power-repair statuses), ``drops``
+(per-drop summaries).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def options_from_params(s, params) -> BcdOptions:
         robust=params.robust, detection=params.detection, power=params.power,
         max_iterations=s.max_iterations if params.max_iterations is None else params.max_iterations,
         tol=s.convergence_eps if params.tol is None else params.tol,
-        solver=params.solver, n_random=params.n_random)
+        solver=params.solver, n_random=params.n_random,
+        rank_one_repair=params.rank_one_repair)
 
 
 def design(system, s, params, key=None, log=None):
@@ -69,6 +71,7 @@ def design(system, s, params, key=None, log=None):
         "objective_history": [inf["objective_history"] for inf in infos],
         "objective_rank_one": [inf.get("objective_rank_one") for inf in infos],
         "rank_one_gap": [inf.get("rank_one_gap") for inf in infos],
+        "rank_one_repair": [inf.get("rank_one_repair") for inf in infos],
         "drops": [{k: v for k, v in inf.items() if k != "solver_status"} for inf in infos],
     }
     return d, out

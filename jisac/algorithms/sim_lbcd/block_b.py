@@ -39,6 +39,7 @@ from ...designs.sim import SimDesign
 from ...hardware.hybrid import alternating_minimization
 from ...hardware.sim import sim_cascade
 from ...scenarios import SimScenario
+from ...runtime import blas_single_thread
 from ...systems.sim import SimSystem
 from ._layers import (beamforming_layer, beamforming_problem, herm_param_values,
                       solve_beamforming_direct, solve_beamforming_layer)
@@ -80,9 +81,18 @@ def comm_power_budget(design: SimDesign, s: SimScenario) -> float:
     return float(min(float(design.p_comm), s.p_bs_max, e_left / tau_c))
 
 
+# jitted: called eagerly, sim_cascade's lax.scan (its body a fresh closure per call) was traced
+# and compiled again on every block call (0.4-0.7 s per call at Sec. V)
+@jax.jit
+def _effective_kernel(theta, h1, h_inter, H_users, H_eves):
+    G = sim_cascade(theta, h1, h_inter)                                  # design model (9)
+    return G, H_users @ jnp.conj(G), H_eves @ jnp.conj(G)                # rows h_eff = G^H h
+
+
 def _effective(system: SimSystem, design: SimDesign):
-    G = sim_cascade(design.theta_comm, system.h1, system.h_inter)       # design model (9)
-    return G, system.H_users @ jnp.conj(G), system.H_eves @ jnp.conj(G)  # rows h_eff = G^H h
+    return _effective_kernel(design.theta_comm, system.h1, system.h_inter, system.H_users,
+                             system.H_eves)
+
 
 
 def eve_error_samples(system: SimSystem, design: SimDesign, s: SimScenario, key, n: int):
@@ -90,6 +100,9 @@ def eve_error_samples(system: SimSystem, design: SimDesign, s: SimScenario, key,
     eavesdropper model of ``jisac.evaluation.sim.certify_sim`` (the model the design is certified
     on): SIM->eve channel ``h_e + CN(0, (eve_error_std^2 ||h_e||^2 / N) I)``, then ``G^H``."""
     G, _, _ = _effective(system, design)
+    # eager on purpose: a jitted version fuses the complex multiply-add (FMA), which moves the
+    # samples by ~1e-22 and the SDR solution downstream by ~1e-6 relative; eager elementwise ops
+    # are compiled once per shape, so this costs no recompilation
     He = system.H_eves
     E, N = He.shape
     std = s.eve_error_std * jnp.linalg.norm(He, axis=1) / np.sqrt(N)
@@ -366,6 +379,7 @@ def _sdr_residuals(V, Z, hu, eps, gamma):
     return res
 
 
+@blas_single_thread
 def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, eps_csi=None,
                       robust: bool = True, solver: str | None = None, key, n_rand: int = 64,
                       n_mc: int = 256, outage_margin: float = 0.0, n_hybrid_iter: int = 100,
@@ -389,10 +403,26 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
     ``candidate`` (0 principal, 1..n_rand random, -1 previous), ``sum_secrecy_rate`` (nominal,
     bits), ``sinr_worst (K,)``, ``outage_surrogate (K,)``, ``hybrid_residual``, ``power_budget``
     (``P_b``, W; written to ``design.p_comm`` -- the allocation, so repeated calls do not drift),
-    ``p_comm_used`` (W, ``sum ||w_k||^2 + tr R_AN <= P_b``), ``sdr_V``, ``sdr_Z`` (W).
+    ``p_comm_used`` (W, ``sum ||w_k||^2 + tr R_AN <= P_b``), ``sdr_V``, ``sdr_Z`` (W),
+    ``time_s`` (the call), ``phase_s`` (wall seconds per phase: eavesdropper samples,
+    linearisation, subspace basis + parameters, layer lookup, SDR solve, randomisation + hybrid
+    decomposition, candidate scoring, finalisation; ``benchmarks/block_b.py``).
+
+    Runs with one BLAS/LAPACK thread (:func:`jisac.runtime.blas_single_thread`: every matrix here
+    is at most M x M, and threaded OpenBLAS collapses on such calls).
     """
     t_start = time.perf_counter()
     info: dict = {"attempts": [], "robust": robust}
+    phase = info["phase_s"] = {}
+    t_mark = [t_start]
+
+    def mark(name, *arrays):
+        # wall time since the previous mark; blocks on `arrays` first (JAX dispatch is async)
+        jax.block_until_ready(arrays)
+        now = time.perf_counter()
+        phase[name] = phase.get(name, 0.0) + now - t_mark[0]
+        t_mark[0] = now
+
     try:
         P_b = comm_power_budget(design, s)
         if not P_b > 0:
@@ -416,6 +446,7 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
         target = jnp.full((K,), s.r_min + outage_margin, jnp.real(hu).dtype)
         k_mc, k_rand = jax.random.split(key)
         he_samp = eve_error_samples(system, design, s, k_mc, n_mc) * se if robust else None
+        mark("setup_eve_samples", hu, he, he_samp)
 
         W0 = design.W / np.sqrt(P_b)
         V0 = jnp.einsum("mk,nk->kmn", W0, jnp.conj(W0))
@@ -425,6 +456,7 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
             A, b, f0 = surrogate_linearization(V0, Z0, hu_n, he_samp, delta, target)
             lin = (A, b)
             info["outage_surrogate_before"] = np.asarray(f0)
+        mark("linearization", lin)
         r = (2 * K + E + 4) if subspace_dim == -1 else subspace_dim
         if r is not None and r < M:
             err = (he_samp - he_n[None]).reshape(-1, M) if robust else None
@@ -436,10 +468,12 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
             U, dim, m_perp = None, M, 0
             params = sdr_parameters(hu_n, he_n, V0, Z0, eps=eps_n if robust else None, lin=lin)
         info["sdr_dim"] = dim
+        mark("reduction_parameters")
         use_layer = backend == "layer" or (backend == "auto" and dim <= 16)
         info["backend"] = "layer" if use_layer else "cvxpy"
         bl = (beamforming_layer if use_layer else beamforming_problem)(dim, K, E, bool(robust),
                                                                        float(gamma), m_perp)
+        mark("layer_lookup")
 
         first = solver or _SOLVERS[0]
         order = [first] + [x for x in _SOLVERS if x != first]
@@ -465,6 +499,7 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
                 sol = (V, Z, slack)
                 break
         info["solve_time_s"] = sum(a[2] for a in info["attempts"])
+        mark("sdr_solve")
         if sol is None:
             info["status"] = "solver_failed: previous design kept"
             return design, info
@@ -476,10 +511,12 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
         zev = np.linalg.eigvalsh(Z)
         info["rank_R_AN"] = int(np.sum(zev > 1e-4 * max(np.sum(zev), 1e-30))) if zev.max() > 1e-9 else 0
         info["sdr_V"], info["sdr_Z"] = V * P_b, Z * P_b          # physical units (W)
+        mark("sdr_postprocess")
 
         # Gaussian randomisation + hybrid decomposition, candidates judged after decomposition.
         Zj = jnp.asarray(Z)
         w_rf, w_bb, cand = _randomize(jnp.asarray(V), Zj, k_rand, n_rand, R, n_hybrid_iter)
+        mark("randomize_hybrid", w_rf, w_bb, cand)
         prev_rf, prev_bb = design.W_RF, design.W_BB / np.sqrt(P_b)
         pw_prev = float(jnp.sum(_abs2(prev_rf @ prev_bb)))
         room = max(1.0 - float(jnp.real(jnp.trace(Zj))), 0.0)
@@ -491,6 +528,7 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
         sec, feas, viol, sinr_wc = _score_all(Ws, Zj, hu_n, he_n, hs, eps_n, gamma, delta, target,
                                               bool(robust))
         sec, feas, viol = np.asarray(sec), np.asarray(feas), np.asarray(viol)
+        mark("score", sinr_wc)
         score = np.where(feas, sec, -1e6 - viol)
         i = int(np.argmax(score))
         n_c = Ws.shape[0]
@@ -517,6 +555,7 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
                         R_AN, design.tau, design.p_sense,
                         jnp.asarray(P_b, jnp.asarray(design.p_comm).dtype))
         info["status"] = "optimal" if info["feasible"] else "optimal_sdr_rank1_infeasible"
+        mark("finalize", new)
         return new, info
     except Exception as exc:                                          # never raise mid-BCD
         info["status"] = f"error: {type(exc).__name__}: {str(exc)[:300]}; previous design kept"
