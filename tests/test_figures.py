@@ -5,8 +5,8 @@
 * each plot kind renders from a synthetic sweep dir (fake run dirs with metrics.json /
   design.npz in the layout of docs/run_directory.md): axis labels, artists and the plotted
   values are checked against independent NumPy computations in the test;
-* quick variants run end to end (real run_job, ``scheme=mrt``) into tmp_path: one in the default
-  run, all of them behind ``-m slow``.
+* quick variants run end to end (real run_job, ``scheme=mrt``) into tmp_path: one point of every
+  one of them in the default run, all their points behind ``-m slow``.
 """
 
 import csv
@@ -435,6 +435,47 @@ def test_quick_tris_fig12_end_to_end(tmp_path, monkeypatch):
     assert len(t) == 5 and all(int(s["n"]) == 2 for s in t)
     # durations of a frame sum to T = 10 ms (34e): the plotted means must too
     assert sum(float(s["mean"]) for s in t) == pytest.approx(10.0, rel=1e-9)
+
+
+# One point of every quick variant in the default run (the 17 figure pipelines: Hydra sweep
+# config -> job -> results.csv / summary.csv / table.md -> figure), at the quick scenario's base
+# value of the swept key; all points of all quick variants run under ``-m slow`` below. The
+# nine SIM points share one scenario, so after the first the evaluation / certification /
+# phase-loss kernels come from the JAX compilation cache (jisac.runtime, set up in conftest)
+# instead of being recompiled -- that keeps these 16 jobs at a few minutes on the CI machine.
+ONE_POINT = {
+    "tris_fig5": ["tris_n=n9"], "tris_fig6": ["scenario.p_t_dbm=0.0"], "tris_fig7": ["tris_n=n9"],
+    "tris_fig8": ["scenario.eps_iu_factor=0.1"], "tris_fig9": ["tris_n=n9"],
+    "tris_fig10": ["scenario.p_t_dbm=0.0"], "tris_fig11": [],        # (fig12: test above)
+    "sim_fig1": ["scenario.p_bs_max_dbm=30.0"], "sim_fig2": ["scenario.alpha=0.5"],
+    "sim_fig3": ["scenario.csi_error_bound=0.05"], "sim_fig4": ["scenario.n_layers=2"],
+    "sim_fig5": [], "sim_fig6": ["scenario.energy_budget_uj=316.2"],
+    "sim_fig7": ["scenario.p_bs_max_dbm=30.0"], "sim_fig8": ["sim_eves=e2"],
+    "sim_fig9": ["scenario.phase_bits=3"],
+}
+
+
+def test_one_point_table_covers_every_figure():
+    assert sorted(ONE_POINT) == sorted(set(PAPER_FIGURES) - {"tris_fig12"})
+
+
+@pytest.mark.parametrize("name", sorted(ONE_POINT))
+def test_quick_variant_one_point_with_mrt(name, tmp_path, monkeypatch):
+    out, rep = _run_quick(name, tmp_path, monkeypatch, extra=ONE_POINT[name])
+    assert rep["n_jobs"] == 1
+    assert rep["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (out / "table.md").read_text()
+    rows = list(csv.DictReader(open(rep["summary"])))
+    (mfile,) = out.glob("*/metrics.json")
+    metrics = jio.read_json(mfile)
+    emitted = {k for d in (metrics, metrics["drops"][0]) for k, v in d.items() if v not in (None, [])}
+    emitted |= {"certificate." + k for k in metrics["certificate"][0]}
+    for r in rows:
+        # every summarised metric of the figure appears in the table to quote; a point without
+        # values (n = 0) only where the job does not emit that metric (mrt: no utility, no history)
+        assert r["metric"] in table
+        base = r["metric"].split("[")[0]
+        assert int(r["n"]) >= 1 or base not in emitted, r
 
 
 @pytest.mark.slow
