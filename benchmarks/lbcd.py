@@ -17,7 +17,8 @@ Measured (wall clock, ``time.perf_counter``):
   runs (two more solves of the same kind), reported as ``normalisers_s`` only when
   ``with_normalisers=True``.
 
-``python -m benchmarks.lbcd`` prints one JSON line.
+``python -m benchmarks.lbcd`` prints one JSON line; it runs with one BLAS thread, as
+``experiments.sweep`` does (``jisac.runtime``), and without the compilation cache.
 """
 
 from __future__ import annotations
@@ -85,4 +86,9 @@ def run(max_iter: int | None = None, with_normalisers: bool = False, seed: int =
 
 
 if __name__ == "__main__":
+    from jisac import runtime
+
+    # the sweep's process settings (one BLAS thread), but no compilation cache: compile_s must
+    # be the cold cost
+    runtime.configure(cache=False)
     print(json.dumps(run()))

@@ -233,8 +233,11 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
             pu, inv = np.unique(pc, return_inverse=True)      # rates / outage depend on p_c only
             sec, _ = secrecy_rate_vs_power(hu, he, W_dir, Z_dir, s.noise, s.noise_eve, pu)
             sec = sec[inv].reshape(pc.shape)
-            u = (1.0 - alpha) * tc * sec / r_max - alpha * crb / crb_min
-            ok = np.isfinite(crb) & (pc <= p_max) & (tc >= tau_min) & (tc <= tau_max)
+            # crb = inf where sensing is infeasible (0 * inf = nan at alpha = 0): masked by `ok`
+            with np.errstate(invalid="ignore"):
+                u = (1.0 - alpha) * tc * sec / r_max - alpha * crb / crb_min
+            ok = np.isfinite(u) & np.isfinite(crb) & (pc <= p_max)
+            ok &= (tc >= tau_min) & (tc <= tau_max)
             ok &= (tc + ts <= t_bar + 1e-15) & (tc * pc + ts * ps <= e_bar * (1 + 1e-12))
             if sinr_ok:
                 ok &= pc >= p_min
