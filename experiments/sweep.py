@@ -161,7 +161,10 @@ def run(cfg: Mapping[str, Any], out_dir: str | os.PathLike | None = None, *,
         status = str(metrics.get("status", "unknown"))
         design = dict(result.design or {})
         log_lines.extend(str(x) for x in (result.log or []))
-    except Exception as e:  # noqa: BLE001 -- any failure of the job is a recorded result
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 -- any failure of the job is a recorded result
+        # (BaseException: a Rust solver's panic, pyo3's PanicException, is not an Exception)
         status = f"error: {type(e).__name__}: {e}"
         metrics = {}
         log_lines.append(traceback.format_exc())

@@ -77,7 +77,9 @@ def _solve(blk, inputs, solver: str) -> tuple[np.ndarray | None, str]:
             kw = {"eps": 1e-9, "max_iters": 100000} if name == "SCS" else {}
             blk.problem.solve(solver=name, **kw)
             st = str(blk.problem.status)
-        except Exception as e:  # noqa: BLE001 - recorded, next solver
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001 - recorded (solver panics too), next solver
             st = f"error {type(e).__name__}: {str(e)[:80]}"
         statuses.append(f"{name}: {st}")
         if st in ("optimal", "infeasible", "unbounded"):

@@ -32,8 +32,10 @@ re-scored; t is re-allocated for the rank-1 values.
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import jax.numpy as jnp
@@ -165,7 +167,10 @@ def _solve(fn, first: str, attempts: list, tag: str, check=None):
                     res = check(out)
                     if res > 1e-5:
                         status = f"infeasible_output (residual {res:.2e})"
-            except Exception as e:  # solver errors surface as SolverError/ValueError
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # noqa: BLE001 - SolverError/ValueError, and solver
+                # panics (Clarabel's pyo3 PanicException derives from BaseException)
                 out, status = None, f"error: {type(e).__name__}: {str(e)[:120]}"
         if status == "optimal" and any("naccurate" in str(x.message) for x in w):
             status = "optimal_inaccurate"
@@ -182,44 +187,54 @@ def _solve(fn, first: str, attempts: list, tag: str, check=None):
 
 def _solve_slots(block, first: str, attempts: list, tag: str, inputs: list, labels=None,
                  checks=None, batch: bool = True) -> list:
-    """Solve one block for several slots. The slots' problems are independent, so they go to the
-    layer as one batch, which cvxpylayers/diffcp solve in a thread pool (one thread per core;
-    Clarabel and SCS release the GIL). A slot whose batched result is not finite or fails its
-    `check` -- and every slot if the batch raised or warned "inaccurate" (warnings cannot be
-    attributed to a slot) -- is re-solved alone by `_solve` (with the solver fallback). Raises
-    SolveFailed with `.slot` set when a slot fails with both solvers."""
+    """Solve one block for several slots. The slots' problems are independent, so with `batch`
+    they are solved concurrently, one layer call per slot in a thread pool (one thread per core;
+    Clarabel and SCS release the GIL). A slot whose result raised (solver panics included), is
+    not finite or fails its `check` -- and every slot if any warned "inaccurate" (warnings
+    cannot be attributed to a slot) -- is re-solved alone by `_solve` (with the solver
+    fallback). Raises SolveFailed with `.slot` set when a slot fails with both solvers."""
     n = len(inputs)
     labels = list(range(n)) if labels is None else list(labels)
     checks = checks or [None] * n
     outs = [None] * n
     if batch and n > 1 and not getattr(block, "plain", False):
+        # Our own thread pool, one layer call per slot, rather than one batched layer call: the
+        # batched call solves in diffcp's multiprocessing ThreadPool, whose workers only catch
+        # Exception -- a Clarabel panic (pyo3 PanicException, a BaseException; seen at N = 16,
+        # "SVD error") kills the worker and the pool waits forever. Here every failure is caught
+        # per slot and that slot is retried alone below.
+        def one(i):
+            try:
+                return block(solver_args=_SOLVERS[first], **inputs[i]), None
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # noqa: BLE001 - incl. solver panics; recorded, retried
+                return None, f"error: {type(e).__name__}: {str(e)[:120]}"
+
         t0 = time.perf_counter()
-        res, err = None, None
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
-            try:
-                cols = list(zip(*[block.parameters(**inp) for inp in inputs]))
-                raw = block.layer(*[jnp.stack(c) for c in cols], solver_args=_SOLVERS[first])
-                res = [block.postprocess([o[i] for o in raw]) for i in range(n)]
-            except Exception as e:  # noqa: BLE001 - recorded, then slot-by-slot retry
-                err = f"error: {type(e).__name__}: {str(e)[:120]}"
+            with ThreadPoolExecutor(max_workers=min(n, os.cpu_count() or 1)) as pool:
+                results = list(pool.map(one, range(n)))
         dt = time.perf_counter() - t0
-        if res is not None and not any("naccurate" in str(x.message) for x in w):
-            for i, out in enumerate(res):
+        # a warning cannot be attributed to a slot: "inaccurate" anywhere re-solves every slot
+        inaccurate = any("naccurate" in str(x.message) for x in w)
+        for i, (out, err) in enumerate(results):
+            if err is not None:
+                status = err
+            elif inaccurate:
+                status = "optimal_inaccurate (batch)"
+            else:
                 finite = all(np.all(np.isfinite(np.asarray(x))) for x in _leaves([out]))
                 status = "optimal" if finite else "nan"
                 if finite and checks[i] is not None:
                     r = checks[i](out)
                     if r > 1e-5:
                         status = f"infeasible_output (residual {r:.2e})"
-                attempts.append({"block": f"{tag} slot {labels[i]}", "solver": first,
-                                 "status": status, "time_s": round(dt / n, 3), "batch": n})
-                if status == "optimal":
-                    outs[i] = out
-        else:
-            attempts.append({"block": f"{tag} slots {labels}", "solver": first, "batch": n,
-                             "status": err or "optimal_inaccurate (batch)",
-                             "time_s": round(dt, 3)})
+            attempts.append({"block": f"{tag} slot {labels[i]}", "solver": first,
+                             "status": status, "time_s": round(dt / n, 3), "batch": n})
+            if status == "optimal":
+                outs[i] = out
     for i in range(n):
         if outs[i] is None:
             try:

@@ -492,7 +492,9 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
                 res = _sdr_residuals(V, Z, hu_n, eps_n, gamma) if ok else np.inf
                 st = ("optimal" if res <= tol and cv_status == "optimal"
                       else f"inaccurate(residual={res:.2e}, {cv_status})")
-            except Exception as exc:                                   # solver failure is data
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:     # solver failure is data (Clarabel panics included)
                 st = f"error: {type(exc).__name__}: {str(exc)[:200]}"
             info["attempts"].append((name, st, time.perf_counter() - t0))
             if st == "optimal":

@@ -235,7 +235,9 @@ def solve_with_retry(blk: AnBlock, values: dict, check, solvers=SOLVERS, tol: fl
             res = check(Wpos, Z) if ok else np.inf
             st = "optimal" if res <= tol else ("optimal_inaccurate" if res <= 100 * tol
                                                else f"inaccurate(residual={res:.1e})")
-        except Exception as exc:  # noqa: BLE001 - recorded, then the next solver is tried
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - recorded (solver panics too), next solver
             st, res = f"error: {type(exc).__name__}: {str(exc)[:120]}", np.inf
         attempts.append((name, st, time.perf_counter() - t0))
         if st in ("optimal", "optimal_inaccurate") and (best is None or res < best[2]):
