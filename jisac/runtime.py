@@ -91,12 +91,16 @@ def configure(*, cache: bool = True) -> dict:
         raw = os.environ.get("JISAC_JAX_CACHE", "").strip()
         if raw.lower() not in ("off", "0", "none", "false"):
             path = Path(raw).expanduser() if raw else DEFAULT_CACHE
-            path.mkdir(parents=True, exist_ok=True)
-            jax.config.update("jax_compilation_cache_dir", str(path))
-            # jisac's kernels are many and small: cache every compilation, not only > 1 s ones
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-            applied["jax_cache_dir"] = str(path)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError:              # e.g. a read-only home: run uncached rather than fail
+                path = None
+            if path is not None:
+                jax.config.update("jax_compilation_cache_dir", str(path))
+                # jisac's kernels are many and small: cache every compilation, not only > 1 s
+                jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+                jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+                applied["jax_cache_dir"] = str(path)
     elif cache:
         applied["jax_cache_dir"] = os.environ["JAX_COMPILATION_CACHE_DIR"]
     return applied

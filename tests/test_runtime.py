@@ -69,3 +69,13 @@ def test_bad_thread_count_names_the_variable(monkeypatch, bad):
     monkeypatch.setenv("JISAC_BLAS_THREADS", bad)
     with pytest.raises(ConfigError, match="JISAC_BLAS_THREADS"):
         runtime.configure(cache=False)
+
+
+def test_unwritable_cache_dir_runs_uncached(tmp_path, monkeypatch, restore):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("JISAC_JAX_CACHE", str(blocker / "cache"))   # mkdir fails: parent is a file
+    before = jax.config.jax_compilation_cache_dir
+    assert runtime.configure()["jax_cache_dir"] is None
+    assert jax.config.jax_compilation_cache_dir == before
