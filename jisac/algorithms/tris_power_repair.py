@@ -114,6 +114,9 @@ def repair_slot_powers(w, d: SlotData, *, solver: str = "Clarabel", max_solves: 
     nrm = np.linalg.norm(w, axis=0)
     dirs = np.where(nrm > 0, w / np.where(nrm > 0, nrm, 1.0), 0.0)
     tb = time.perf_counter()
+    # built per candidate on purpose: the directions enter as constants, since as Parameters the
+    # channel terms (Parameter G x Parameter v v^H x Variable p) would not be DPP; the repair runs
+    # only when no candidate of a slot is feasible, for at most `repair_candidates` of them
     blk = build_p21_margin_slot(N, K, M, p_out_lu=d.p_out_lu, p_out_iu=d.p_out_iu,
                                 sigma_e=d.sigma_e, rate_e=d.r_e, E_sqrt=d.E_sqrt,
                                 power=d.power, layer=False, directions=dirs)
