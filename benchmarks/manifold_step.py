@@ -16,7 +16,7 @@ The cascade is written inline (einsum-free matmuls) and checked against
 ``jisac.hardware.sim.sim_cascade``; the NumPy gradient and step are checked against JAX before
 timing. complex64 for both. JAX and NumPy repeats are interleaved, best of ``repeats`` reported
 (shared CPU). NumPy is timed with the default BLAS threads and with one BLAS thread (via
-``threadpoolctl`` when installed); the faster is the baseline of the ratios. Compile time = lower+compile of the jitted step, measured separately.
+``jisac.runtime.blas_threads``); the faster is the baseline of the ratios. Compile time = lower+compile of the jitted step, measured separately.
 ``python -m benchmarks.manifold_step`` prints one JSON line.
 """
 
@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jisac import manifold as mf
+from jisac.runtime import blas_threads
 
 L, N, M = 3, 64, 32
 STEP = 1e-3
@@ -160,15 +161,10 @@ def run(n_calls: int = 200, n_scan: int = 1000, repeats: int = 5) -> dict:
     minimize_scan()
     compile_scan_s = time.perf_counter() - t0  # first call: trace + compile + one run
 
-    try:  # NumPy with one BLAS thread: multithreaded OpenBLAS on these small matmuls is slower
-        from threadpoolctl import threadpool_limits  # and collapses on a loaded, shared CPU
-    except ImportError:
-        threadpool_limits = None
-
+    # NumPy with one BLAS thread: multithreaded OpenBLAS on these small matmuls is slower and
+    # collapses on a loaded, shared CPU (jisac.runtime)
     def np_loop_1thread():
-        if threadpool_limits is None:
-            return np_loop()
-        with threadpool_limits(limits=1, user_api="blas"):
+        with blas_threads(1):
             np_loop()
 
     jax_loop(), np_loop(), np_loop_1thread()
@@ -194,7 +190,7 @@ def run(n_calls: int = 200, n_scan: int = 1000, repeats: int = 5) -> dict:
         "jax_scan_steps_per_s": round(scan_sps, 1),
         "numpy_steps_per_s": round(np_sps, 1),
         "numpy_default_blas_threads_steps_per_s": round(n_calls / t_np, 1),
-        "numpy_1_blas_thread_steps_per_s": round(n_calls / t_np1, 1) if threadpool_limits else None,
+        "numpy_1_blas_thread_steps_per_s": round(n_calls / t_np1, 1),
         "ratio_jax_step_over_numpy": round(jax_sps / np_sps, 3),
         "ratio_jax_scan_over_numpy": round(scan_sps / np_sps, 3),
         "check_numpy_grad_rel_err": grad_rel_err,

@@ -38,7 +38,6 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import jax.numpy as jnp
 import numpy as np
 
 from ..convex.tris_blocks import build_p21_margin_slot
