@@ -4,7 +4,7 @@ The paper only names them; our precise definitions (``docs/derivations/sim_lbcd.
 "Baselines"). All share the L-BCD normalisers ``R_max``/``CRB_min`` of the *SIM* system
 (:func:`lbcd.compute_normalizers`, cached), so their utilities are on one scale.
 
-* **TS** (time sharing): the sensing-only design (L-BCD at alpha = 1) supplies
+* **TS** (time sharing): the sensing-only design (``sensing_only.sensing_only_design``) supplies
   ``theta_sense``; the communication-only design (alpha = 0) supplies ``theta_comm, theta_ce,
   W_RF, W_BB, R_AN``. No joint optimisation. Time: ``tau_ce = tau_min``, the free time
   ``F = 1 - 2 t_sw/T_slot - tau_min`` split ``tau_sense = clip(alpha F, tau_min, min(tau_max,
@@ -16,8 +16,9 @@ The paper only names them; our precise definitions (``docs/derivations/sim_lbcd.
 * **CF** (communication-first): the communication-only design, then Blocks A and D only
   (sensing SIM, sensing power, time/power split) at the job's alpha with the communication
   variables' directions frozen ("sensing with what is left"). Discretised.
-* **SF** (sensing-first): the sensing-only design, then Blocks B, C, D, E at the job's alpha
-  with ``theta_sense`` frozen. Discretised.
+* **SF** (sensing-first): the sensing-only design's ``theta_sense``, frozen; the rest starts from
+  Algorithm 1's initial design, with ``theta_comm`` pulled onto the ``delta_Phi`` ball around the
+  sensing SIM so that (23h) holds; then Blocks B, C, D, E at the job's alpha. Discretised.
 * **SL-RIS**: one layer of ``n_ris = ceil(sqrt(L N_l))^2`` elements (the scenario, hence the UPA
   layout, needs a square layer; 192 -> 196 = 14 x 14, i.e. the RIS gets >= as many elements as the
   SIM), same geometry otherwise, full L-BCD. :func:`sl_ris_scenario` builds it.
@@ -135,9 +136,17 @@ def comm_first(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | 
 def sense_first(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None = None,
                 key, max_iter=None, tol=1e-3, discretize=True, settings=None, blocks=None):
     """SF baseline: sensing-only design, then Blocks B, C, D, E at ``alpha``."""
+    from .block_c import restore_reconfiguration
+    from .lbcd import initial_design
+
     norm, _, d_sense, ninfo = _norms(system, s, norm, max_iter=max_iter, tol=tol,
                                      settings=settings, blocks=blocks)
-    design, info = _staged(system, s, d_sense, "BCDE", alpha=alpha, norm=norm, key=key,
+    st = settings or LbcdSettings()
+    init = initial_design(system, s, coverage_deg=st.coverage_deg)
+    theta_comm = restore_reconfiguration(init.theta_comm, d_sense.theta_sense, s.delta_phi)
+    start = SimDesign(theta_comm, d_sense.theta_sense, init.theta_ce, init.W_RF, init.W_BB,
+                      init.R_AN, init.tau, init.p_sense, init.p_comm)
+    design, info = _staged(system, s, start, "BCDE", alpha=alpha, norm=norm, key=key,
                            max_iter=max_iter, tol=tol, discretize=discretize, settings=settings,
                            blocks=blocks)
     info["norm"].update(ninfo)

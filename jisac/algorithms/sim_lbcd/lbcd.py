@@ -28,7 +28,9 @@ Model and choices (written up in ``docs/derivations/sim_lbcd.md``, section "Algo
   literal value is recorded too), ``P_k`` by Monte Carlo on the design model; (iii)
   ``CRB_total - Gamma_max <= 0`` (``Gamma_max = crb_max``, default ``inf``: the paper gives no
   value); (iv) relative parameter change ``<= tol_param``. Every rule's value is recorded per
-  iteration. A block failing ``max_block_failures`` consecutive iterations stops the loop.
+  iteration. A block failing ``max_block_failures`` consecutive iterations stops the loop (a
+  failure reported as "previous design kept", with the iterate returned unchanged, is a rejected
+  step instead, ``reason = "kept_previous"``, and does not count).
 * Best iterate: the returned design is the iterate (t >= 1) with the largest merit
   ``U - lambda_max P`` among those meeting Block E's training-time requirement
   ``tau_ce >= tau_ce_required`` (42b) (any iterate if none does); ``objective_history[t]`` is the
@@ -370,8 +372,8 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
          ) -> tuple[SimDesign, dict]:
     """Algorithm 1 of paper 004 on one drop (module docstring). Returns ``(design, info)``.
 
-    ``norm=None``: ``R_max`` and ``CRB_min`` from the communication-only (alpha = 0) and
-    sensing-only (alpha = 1) L-BCD runs (:func:`compute_normalizers`, two extra solves, cached).
+    ``norm=None``: ``R_max`` and ``CRB_min`` from the communication-only (alpha = 0) L-BCD run and
+    the sensing-only design (:func:`compute_normalizers`, cached).
     ``active_blocks``: subset of ``order`` to run (baselines CF/SF); ``blocks``: override the
     block functions (tests).
 
@@ -429,7 +431,14 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
             entry["status"] = status
             entry["time_s"] = time.perf_counter() - t_b
             reason = None
-            if new is None or _failed_status(status):
+            if new is not None and new is design and _failed_status(status) and \
+                    "previous design kept" in status:
+                # the block failed but says it kept the iterate (e.g. B's SDR at a power budget
+                # whose feasible set has no interior, right after D moved energy to sensing):
+                # nothing is lost, so this is a rejected step, not a failure -- the other blocks
+                # may still progress, and it does not count towards max_block_failures
+                reason = "kept_previous"
+            elif new is None or _failed_status(status):
                 reason = "failed"
             elif name != "B" and _rejected_status(status):
                 # B reports "..._infeasible" when no candidate meets its robust constraints but
@@ -561,7 +570,7 @@ def _jsonable_scalar(v) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------
-# Normalisation benchmarks R_max (alpha = 0) and CRB_min (alpha = 1)
+# Normalisation benchmarks R_max (alpha = 0) and CRB_min (sensing-only design)
 # ----------------------------------------------------------------------------------------------
 
 _NORM_CACHE: dict = {}
@@ -580,16 +589,18 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
                         max_iter: int | None = None, tol: float = 1e-3,
                         settings: LbcdSettings | None = None,
                         blocks: Mapping[str, Callable] | None = None, use_cache: bool = True):
-    """``R_max`` = ``S`` of the communication-only design (L-BCD at alpha = 0) and ``CRB_min`` =
-    ``CRB_total`` of the sensing-only design (alpha = 1), both continuous (no discretisation):
-    the "ideal" benchmarks of Sec. II-F. Cost: two L-BCD solves per drop.
+    """``R_max`` = ``S`` of the communication-only design (L-BCD at alpha = 0, continuous, no
+    discretisation) and ``CRB_min`` = ``CRB_total`` of the sensing-only design
+    (:func:`.sensing_only.sensing_only_design`: the relaxation of (23) onto the sensing variables,
+    no communication constraint, so ``CRB_min`` lower-bounds every scheme's CRB up to the local
+    optimality of the phases): the "ideal" benchmarks of Sec. II-F. Cost: one L-BCD solve and a
+    few Block-A calls per drop.
 
-    The two runs need a scale themselves (the penalty and the ascent tests compare ``U`` with
-    ``lambda_Phi P``): they use the initial design's ``S`` and ``CRB_total`` (so ``U(init) = 1``
-    resp. ``-1``); alpha = 0 / 1 makes the *optimiser* of each run independent of the other scale.
-    Rule (ii) is only checked in the alpha = 0 run (secrecy has zero weight at alpha = 1).
-    Keys are fixed (``NORM_KEY_SEED``) and results cached per (system, scenario, settings), so
-    every scheme of a sweep is normalised by the same numbers.
+    The alpha = 0 run needs a scale itself (the penalty and the ascent tests compare ``U`` with
+    ``lambda_Phi P``): it uses the initial design's ``S`` (so ``U(init) = 1``); alpha = 0 makes
+    its optimiser independent of the CRB scale. Keys are fixed (``NORM_KEY_SEED``) and results
+    cached per (system, scenario, settings), so every scheme of a sweep is normalised by the same
+    numbers. ``blocks["A"]`` (tests) replaces Block A in the sensing-only design too.
 
     Returns ``(Normalizers, comm_only_design, sense_only_design, info)``.
     """
@@ -604,13 +615,14 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     boot = Normalizers(S0 if S0 > 0 and math.isfinite(S0) else 1.0,
                        crb0 if crb0 > 0 and math.isfinite(crb0) else 1.0)
     key = jax.random.PRNGKey(NORM_KEY_SEED)
-    k0, k1 = jax.random.split(key)
+    k0, _ = jax.random.split(key)       # the second key was the old alpha = 1 run's
     d_comm, i_comm = lbcd(system, s, alpha=0.0, norm=boot, robust=robust, key=k0,
                           max_iter=max_iter, tol=tol, discretize=False, init=init, settings=st,
                           blocks=blocks)
-    d_sense, i_sense = lbcd(system, s, alpha=1.0, norm=boot, robust=robust, key=k1,
-                            max_iter=max_iter, tol=tol, discretize=False, init=init, settings=st,
-                            blocks=blocks, check_outage=False)
+    from .sensing_only import sensing_only_design
+
+    d_sense, i_sense = sensing_only_design(
+        system, s, init, tol=tol, block_a=None if blocks is None else blocks["A"], block_kwargs=st.block_kwargs.get("A"))
     r_max = _evaluate(system, d_comm, s, 0.0, boot)[1]
     crb_min = _evaluate(system, d_sense, s, 1.0, boot)[2]
     degenerate = []
@@ -622,6 +634,7 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
         crb_min = boot.crb_min
     info = {"norm_status": [i_comm["status"], i_sense["status"]],
             "norm_iterations": [i_comm["iterations"], i_sense["iterations"]],
+            "norm_crb_history": i_sense["crb_history"],
             "norm_degenerate": ",".join(degenerate), "norm_time_s": time.perf_counter() - t0}
     out = (Normalizers(r_max, crb_min), d_comm, d_sense, info)
     if use_cache:

@@ -48,7 +48,7 @@ _MODELS = ("design", "eval")
 
 class Normalizers(NamedTuple):
     r_max: float    # S of the communication-only design (alpha = 0)
-    crb_min: float  # CRB_total of the sensing-only design (alpha = 1)
+    crb_min: float  # CRB_total of the sensing-only design (sensing_only.py)
 
 
 def inter_layer(system: SimSystem, model: str):
