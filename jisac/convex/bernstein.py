@@ -82,6 +82,7 @@ class BernsteinBlock(NamedTuple):
 
     norm_slack: z_k (51)-(52) / rho_m (58)-(59), >= ||[vec Q; sqrt2 r]||.
     eig_slack:  nu_k (53) >= lambda-(Q)  /  mu_m (60) >= lambda+(Q).
+    Both None in the deterministic (zero-error) form.
     """
 
     constraints: list
@@ -95,7 +96,8 @@ def _frob_and_r(Q_r, r_r):
     return cp.hstack([cp.vec(Q_r[:, :n], order="F"), math.sqrt(2.0) * r_r]), n
 
 
-def bernstein_lower_constraints(Q_r, r_r, c, sigma: float, name: str = "") -> BernsteinBlock:
+def bernstein_lower_constraints(Q_r, r_r, c, sigma: float, name: str = "",
+                                deterministic: bool = False) -> BernsteinBlock:
     """(51)-(53): constraints implying Pr{e^H Q e + 2Re{e^H r} + c <= 0} <= exp(-sigma).
 
     tr Q + c - sqrt(2 sigma) z - sigma nu >= 0,  ||[vec Q; sqrt2 r]|| <= z,  nu I + Q >= 0, nu >= 0.
@@ -105,7 +107,13 @@ def bernstein_lower_constraints(Q_r, r_r, c, sigma: float, name: str = "") -> Be
         r_r: (2N,) [Re r; Im r] expression.
         c: scalar expression.
         sigma: -ln(P_out) (a Python float; it enters through sqrt(2 sigma)).
+        deterministic: the error model is zero (perfect CSI: Q = 0, r = 0), so the surrogate is
+            exactly ``c >= 0`` (then z = nu = 0); only that row is built (slacks None). Building
+            the full form with Q_r = 0 * (...) also trips a cvxpy canonicalisation bug at N >= 9
+            (COO backend, ``mul_elem`` on a sparse zero).
     """
+    if deterministic:
+        return BernsteinBlock([c >= 0], None, None)
     z = cp.Variable(nonneg=True, name=f"z{name}")
     nu = cp.Variable(nonneg=True, name=f"nu{name}")
     vec, n = _frob_and_r(Q_r, r_r)
@@ -118,13 +126,16 @@ def bernstein_lower_constraints(Q_r, r_r, c, sigma: float, name: str = "") -> Be
     return BernsteinBlock(cons, z, nu)
 
 
-def bernstein_upper_constraints(Q_r, r_r, c, sigma: float, name: str = "") -> BernsteinBlock:
+def bernstein_upper_constraints(Q_r, r_r, c, sigma: float, name: str = "",
+                                deterministic: bool = False) -> BernsteinBlock:
     """(58)-(60): constraints implying Pr{e^H Q e + 2Re{e^H r} + c >= 0} <= exp(-sigma).
 
     tr Q + c + sqrt(2 sigma) rho + sigma mu <= 0,  ||[vec Q; sqrt2 r]|| <= rho,
     mu I - Q >= 0,  mu >= 0.
-    Arguments as in `bernstein_lower_constraints`.
+    Arguments as in `bernstein_lower_constraints` (``deterministic``: exactly ``c <= 0``).
     """
+    if deterministic:
+        return BernsteinBlock([c <= 0], None, None)
     rho = cp.Variable(nonneg=True, name=f"rho{name}")
     mu = cp.Variable(nonneg=True, name=f"mu{name}")
     vec, n = _frob_and_r(Q_r, r_r)

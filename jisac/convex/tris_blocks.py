@@ -254,7 +254,8 @@ def build_p21_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: float,
         Q_r, r_r, c = lu_rate_outage_terms(Wp[kk], S, h, G, par(f"a{kk}"), sigma_e,
                                            par(f"n{kk}"), a_h_r=par(f"ah{kk}", (N2,)),
                                            a_G_r=par(f"aG{kk}", (N2, N2)))
-        cons += bernstein_lower_constraints(Q_r, r_r, c, s1, name=str(kk)).constraints
+        cons += bernstein_lower_constraints(Q_r, r_r, c, s1, name=str(kk),
+                                            deterministic=sigma_e == 0).constraints
         # (67) with chi fixed
         cons += lu_worst_sinr_lmi_fixed_chi(
             Wp[kk], S, h, G, par(f"chi{kk}"), None, par(f"eps{kk}"),
@@ -267,7 +268,9 @@ def build_p21_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: float,
         for kk in range(K):
             # (58)-(60) IU leakage outage (corrected)
             Q_r, r_r, c = iu_leakage_outage_terms(Wp[kk], Wc, g, Gg, b, E_sqrt_r[mm], neff)
-            cons += bernstein_upper_constraints(Q_r, r_r, c, s2, name=f"{kk}_{mm}").constraints
+            cons += bernstein_upper_constraints(
+                Q_r, r_r, c, s2, name=f"{kk}_{mm}",
+                deterministic=not np.any(np.asarray(E_sqrt_r[mm]))).constraints
             # (73) with iota fixed, (74) corrected
             pi = cp.Variable(name=f"pi{kk}_{mm}")
             cons += iu_worst_leakage_lmi_fixed_iota(
@@ -436,7 +439,8 @@ def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: 
         r_r = sigma_e * (Wp[kk] @ h - S @ par(f"uh{kk}", (N2,)))
         c = (real_trace_product(G, Wp[kk]) - real_trace_product(par(f"uG{kk}", (N2, N2)), S)
              - par(f"un{kk}"))
-        cons += bernstein_lower_constraints(Q_r, r_r, c, s1, name=str(kk)).constraints
+        cons += bernstein_lower_constraints(Q_r, r_r, c, s1, name=str(kk),
+                                            deterministic=sigma_e == 0).constraints
         # (67) with chi fixed and margin: rhs = -sigma^2 (chi + eta)
         cons += lu_worst_sinr_lmi_fixed_chi(
             Wp[kk], S, h, G, par(f"chi{kk}"), None, par(f"eps{kk}"),
@@ -448,7 +452,9 @@ def build_p21_margin_slot(n: int, k: int, m: int, *, p_out_lu: float, p_out_iu: 
         tau, dsq, neff = par(f"tau{mm}"), par(f"dsq{mm}"), par(f"neff{mm}")
         for kk in range(K):
             Q_r, r_r, c = iu_leakage_outage_terms(Wp[kk], Wc, g, Gg, b, E_sqrt_r[mm], neff)
-            cons += bernstein_upper_constraints(Q_r, r_r, c, s2, name=f"{kk}_{mm}").constraints
+            cons += bernstein_upper_constraints(
+                Q_r, r_r, c, s2, name=f"{kk}_{mm}",
+                deterministic=not np.any(np.asarray(E_sqrt_r[mm]))).constraints
             pi = cp.Variable(name=f"pi{kk}_{mm}")
             x = xi[kk * M + mm]
             cons += iu_worst_leakage_lmi_fixed_iota(

@@ -168,7 +168,8 @@ def build_p22_slot(n: int, k: int, m: int, *, p_out_lu: float, sigma_e: float,
         Q_r = sigma_e**2 * (Wk - u[kk] * S)
         r_r = sigma_e * (Wh - u[kk] * Sh)
         c = hWh - u[kk] * par(f"hShn{kk}")
-        cons += bernstein_lower_constraints(Q_r, r_r, c, s1, name=f"b2_{kk}").constraints
+        cons += bernstein_lower_constraints(Q_r, r_r, c, s1, name=f"b2_{kk}",
+                                            deterministic=sigma_e == 0).constraints
         cons += [C[kk] + v[kk] >= r_s, v[kk] <= cp.log(1 + u[kk]) / _LN2]
         for mm in range(M):
             pi = cp.Variable(name=f"pi{kk}_{mm}")
