@@ -72,11 +72,50 @@ def test_discretize_grid_and_never_worse(setup, seed):
     u_disc = float(_utility(sys, dq, s, 0.5, norm))
     np.testing.assert_allclose(info["utility_projected"], u_proj, rtol=RTOL_CRB)
     np.testing.assert_allclose(info["utility_discrete"], u_disc, rtol=RTOL_CRB)
-    # the local search never worsens U (strict improvements only) nor the (23h) residual
-    assert info["utility_discrete"] >= info["utility_projected"]
-    assert u_disc >= u_proj - RTOL_CRB * abs(u_proj)
+    # the local search never worsens U (strict improvements only) nor the (23h) residual; without
+    # repair moves it starts from the projected point itself
+    assert info["utility_discrete"] >= info["utility_repaired"]
     r_proj = float(reconfiguration_residual(proj.theta_comm, proj.theta_sense, delta))
-    assert info["residual"] <= r_proj
+    if info["repair_moves"] == 0:
+        assert r_proj <= 0.0
+        assert u_disc >= u_proj - RTOL_CRB * abs(u_proj)
+    # (23h) holds at the returned grid point (the repair restores it when the projection broke it)
+    assert info["residual"] == 0.0 and info["status"] == "ok"
+    assert float(reconfiguration_residual(dq.theta_comm, dq.theta_sense, delta)) == 0.0
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3])
+def test_repair_restores_reconfiguration_after_projection(setup, bits):
+    """A continuous point exactly on the (23h) boundary whose projection breaks (23h): the returned
+    grid point meets it (independent NumPy distance), with at most sum|d|/step repair moves."""
+    s, sys, d, norm = setup
+    rng = np.random.default_rng(bits)
+    L, N = d.theta_comm.shape
+    step = 2 * np.pi / 2 ** bits
+    for trial in range(50):
+        tc = rng.uniform(0, 2 * np.pi, (L, N))
+        # sensing phases offset by just under half a grid step, rounding away from each other
+        ts = tc + rng.choice([-1, 1], (L, N)) * rng.uniform(0.3, 0.49, (L, N)) * step
+        dist = np.sum(2 - 2 * np.cos(tc - ts), axis=1)
+        delta = float(dist.max()) + 1e-9                     # every layer feasible, one on the edge
+        q = lambda t: np.mod(np.round(t / step), 2 ** bits) * step
+        dq_ = np.sum(2 - 2 * np.cos(q(tc) - q(ts)), axis=1)
+        if np.any(dq_ > delta):
+            break
+    else:
+        pytest.fail("no instance whose projection breaks (23h)")
+    di = SimDesign(jnp.asarray(tc), jnp.asarray(np.mod(ts, 2 * np.pi)), d.theta_ce, d.W_RF, d.W_BB,
+                   d.R_AN, d.tau, d.p_sense, d.p_comm)
+    dq, info = discretize(sys, di, s, alpha=0.5, norm=norm, bits=bits, n_search=8, delta_phi=delta)
+    assert info["repair_moves"] > 0 and info["status"] == "ok"
+    for th in (dq.theta_comm, dq.theta_sense):
+        assert _on_grid(th, bits)
+    out = np.sum(2 - 2 * np.cos(np.asarray(dq.theta_comm) - np.asarray(dq.theta_sense)), axis=1)
+    assert np.all(out <= delta)
+    d_wrap = np.abs(np.angle(np.exp(1j * (q(tc) - q(ts)))))
+    assert info["repair_moves"] <= np.sum(np.ceil(d_wrap / step - 1e-9))
+    # the reported repaired utility is the utility of a feasible point; the search never lowers it
+    assert info["utility_discrete"] >= info["utility_repaired"]
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4])

@@ -323,3 +323,35 @@ def test_real_blocks_end_to_end(setup):
     v = info["constraints"]
     assert max(v["time"], v["energy"], v["power_comm"], v["power_sense"]) <= 1e-4
     assert v["reconfiguration"] <= 1e-9 or info["discretization"].get("status") != "ok"
+
+
+@pytest.mark.parametrize("needed", [0.3, 2.0])
+def test_block_e_requirement_reaches_d_only_when_attainable(setup, needed):
+    """Block E's training time (42b) is imposed on D as ``tau_ce_min`` when a frame can hold it
+    (``tau_ce <= 1 - 2 t_sw/T - 2 tau_min``); above that it is unattainable: D is left free (a
+    lower bound it cannot meet would freeze it) and ``info["ce_requirement"]`` reports it."""
+    s, sy, init, norm = setup
+    seen = []
+
+    def d_spy(system, design, s, *, alpha, norm, **kw):
+        seen.append(kw.get("tau_ce_min"))
+        return design, {"status": "optimal"}
+
+    def e_req(system, design, s, **kw):
+        return design, {"status": "optimal", "tau_ce_needed": needed,
+                        "tau_ce_required": float(np.clip(needed, s.tau_min, s.tau_max))}
+
+    st = L.LbcdSettings(outage_draws=0, crb_max=0.0)          # rule (iii) fails: no early stop
+    d, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     blocks=stubs(D=d_spy, E=e_req), settings=st, max_iter=2, discretize=False)
+    cap = min(s.tau_max, 1.0 - 2.0 * s.t_switch / s.t_slot - 2.0 * s.tau_min)
+    assert 0.3 < cap < 2.0
+    rep = info["ce_requirement"]
+    assert seen[0] is None                                    # E has not run before D in iter. 1
+    assert rep["tau_ce_cap"] == pytest.approx(cap) and rep["tau_ce_needed"] == needed
+    assert rep["tau_ce"] == pytest.approx(float(d.tau[0]))
+    if needed < cap:
+        assert seen[1] == pytest.approx(0.3) and rep["attainable"] is True
+    else:
+        assert seen[1] is None and rep["attainable"] is False
+    assert rep["met"] is (float(d.tau[0]) >= needed)

@@ -29,7 +29,7 @@ __all__ = ["design_lbcd", "design_ts", "design_cf", "design_sf", "design_sl_ris"
 _SUMMARY_KEYS = ("status", "stop_reason", "iterations", "best_iteration", "utility",
                  "utility_continuous", "initial_utility", "secrecy_throughput", "crb_total",
                  "rules", "norm", "constraints", "discretization", "lambda_phi", "time_s",
-                 "n_elements", "alpha", "robust")
+                 "n_elements", "alpha", "robust", "ce_requirement")
 
 
 def _drop(tree, i):

@@ -127,7 +127,8 @@ def ce_block(system: SimSystem, design: SimDesign, s: SimScenario, *, n_steps: i
     ``pilot_bandwidth_mhz``; an explicit value overrides it, e.g. in tests).
     ``eps_max (K,)``: the CSI-accuracy target of (42b), default ``s.csi_error_bound ||h_eff,k||``;
     ``info["tau_ce_required"]`` is the smallest ``tau_ce`` meeting it (``eps ~ tau_ce^{-1/2}``),
-    clipped to ``[tau_min, tau_max]`` -- pass it to block D as ``tau_ce_min``. info also holds
+    clipped to ``[tau_min, tau_max]`` -- pass it to block D as ``tau_ce_min`` (``tau_ce_needed``:
+    the same before clipping; above the frame's room it says (42b) is unattainable). info also holds
     ``eps_before``, ``trace_C``, ``pilot_samples_per_config`` (``n_q``; < M means the orthogonal
     pilot model needs more samples than the window holds, flagged in ``status``), ``meets_42b``.
     """
@@ -159,6 +160,7 @@ def ce_block(system: SimSystem, design: SimDesign, s: SimScenario, *, n_steps: i
                     objective_history=np.asarray(hist), eps_target=target,
                     meets_42b=bool(np.all(eps_csi <= target)),
                     tau_ce_required=float(np.clip(need, s.tau_min, s.tau_max)),
+                    tau_ce_needed=float(need),
                     pilot_samples_per_config=n_q)
         st = "optimal" if np.isfinite(eps1) else "singular_training: eps infinite"
         if n_q < M:

@@ -3,11 +3,15 @@ bound (Prop. 3, eq. (55), corrected).
 
 ``discretize``: (1) project every phase set (``theta_comm``, ``theta_sense``, ``theta_ce``) onto the
 b-bit grid ``Q_b = {2 pi q / 2^b}`` (eq. (31), circle distance, ``jisac.hardware.sim.quantize_phases``);
-(2) greedy local search (32) over the ``n_search`` most sensitive elements of ``theta_comm`` and
-``theta_sense`` (ranked by ``|dU/dtheta|`` at the projected point, ``jax.grad``): each in turn
-tries its two grid neighbours ``theta +- 2 pi / 2^b`` and moves to the better one only if ``U``
-strictly increases *and* the reconfiguration residual ``sum_l [||Phi_l^comm - Phi_l^sense||^2 -
-delta_Phi]_+`` does not increase. Hence the search never worsens ``U`` nor (23h).
+(2) if the projection pushed a layer outside the reconfiguration constraint (23h), restore it on
+the grid by greedy one-step moves of the two phase sets towards each other
+(:func:`repair_reconfiguration`; the paper's (31)-(32) leave this case open, and a discrete design
+that breaks (23h) is not a solution of (23)); (3) greedy local search (32) over the ``n_search``
+most sensitive elements of ``theta_comm`` and ``theta_sense`` (ranked by ``|dU/dtheta|``,
+``jax.grad``): each in turn tries its two grid neighbours ``theta +- 2 pi / 2^b`` and moves to the
+better one only if ``U`` strictly increases *and* the reconfiguration residual ``sum_l
+[||Phi_l^comm - Phi_l^sense||^2 - delta_Phi]_+`` does not increase. Hence the search never worsens
+``U`` nor (23h); the repair may lower ``U`` (the price of feasibility, reported).
 ``theta_ce`` does not enter ``U`` (it only shapes Block E's CSI error), so it is only projected.
 
 ``quantization_loss_bound``: ``|U(theta_q) - U(theta)| <= (pi / 2^b) sup_{xi in B} ||grad U(xi)||_1
@@ -120,18 +124,77 @@ def _local_search_fn(s: SimScenario, model: str, n_search: int, n_passes: int):
     return run
 
 
+def repair_reconfiguration(tc, ts, step, delta, system: SimSystem, design: SimDesign,
+                           s: SimScenario, *, alpha, normv, model: str = "design",
+                           max_moves: int | None = None):
+    """Restore (23h) on the b-bit grid after the projection (31): greedy one-step grid moves.
+
+    Projecting ``theta_comm`` and ``theta_sense`` independently can push a layer that sat on the
+    (23h) boundary ``||Phi_l^comm - Phi_l^sense||_F^2 <= delta_Phi`` outside it, and the local
+    search (32) only refuses to make that worse. While some layer violates (23h), every element
+    ``n`` of a violating layer offers one move: ``theta_sense[l, n]`` one grid step towards
+    ``theta_comm[l, n]`` or ``theta_comm[l, n]`` one step towards ``theta_sense[l, n]`` (the same
+    reduction ``r = 2 cos(d') - 2 cos(d)`` of the layer distance, ``d = wrap(theta_c - theta_s)``,
+    ``d' = d -+ step``), whichever loses less utility to first order (``g . move``, ``g = dU/dtheta``
+    recomputed after each move). The move with the largest reduction per unit of (positive) loss
+    is taken; moves that do not lower U to first order come first, largest reduction first. Every
+    move lowers the distance of a violating layer by ``r > 0`` and the distance is 0 when the two
+    phase sets coincide, so the loop ends with (23h) met, within ``sum |d| / step`` moves.
+
+    Returns ``(tc, ts, n_moves)``; phases stay on the grid (``step`` is the grid step, (L, N)).
+    """
+    vg = _grad_fn(s, model)
+    tc, ts = jnp.asarray(tc), jnp.asarray(ts)
+    stp = np.asarray(step, np.float64)
+    cap = int(np.ceil(np.sum(np.pi / stp))) + 1 if max_moves is None else int(max_moves)
+    rdt = jnp.real(design.p_sense).dtype
+    n_moves = 0
+    while n_moves < cap:
+        d = np.angle(np.exp(1j * (np.asarray(tc, np.float64) - np.asarray(ts, np.float64))))
+        dist = np.sum(2.0 - 2.0 * np.cos(d), axis=-1)
+        bad = dist > delta
+        if not bad.any():
+            break
+        _, (gc, gs) = vg(tc[None], ts[None], system, design, jnp.asarray(alpha, rdt), normv)
+        gc, gs = np.asarray(gc[0], np.float64), np.asarray(gs[0], np.float64)
+        sgn = np.sign(d)
+        d_new = d - sgn * stp
+        red = 2.0 * np.cos(d_new) - 2.0 * np.cos(d)              # > 0 iff |d_new| < |d|
+        loss_s = -gs * (sgn * stp)                                 # theta_s += sgn * step
+        loss_c = -gc * (-sgn * stp)                                # theta_c -= sgn * step
+        use_c = loss_c < loss_s
+        loss = np.where(use_c, loss_c, loss_s)
+        ok = bad[:, None] & (red > 1e-12)
+        free = ok & (loss <= 0.0)
+        if free.any():
+            score = np.where(free, red, -np.inf)
+        else:
+            score = np.where(ok, red / np.maximum(loss, 1e-300), -np.inf)
+        l, n = np.unravel_index(int(np.argmax(score)), score.shape)
+        two_pi = 2.0 * np.pi
+        if use_c[l, n]:
+            tc = tc.at[l, n].set(jnp.mod(tc[l, n] - sgn[l, n] * stp[l, n], two_pi))
+        else:
+            ts = ts.at[l, n].set(jnp.mod(ts[l, n] + sgn[l, n] * stp[l, n], two_pi))
+        n_moves += 1
+    return tc, ts, n_moves
+
+
 def discretize(system: SimSystem, design: SimDesign, s: SimScenario, *, alpha, norm: Normalizers,
                bits=None, n_search: int = 32, n_passes: int = 1, delta_phi: float | None = None,
                model: str = "design") -> tuple[SimDesign, dict]:
     """Project all SIM phases to ``bits``-bit (default ``s.phase_bits``; int or per-layer ``(L,)``)
-    and refine the ``n_search`` most sensitive elements of ``theta_comm``/``theta_sense`` by
-    ``n_passes`` greedy +-1-step passes (eq. (32)); only strict improvements of ``U`` that do not
-    increase the reconfiguration residual are accepted.
+    restore (23h) on the grid (:func:`repair_reconfiguration`), then refine the ``n_search`` most
+    sensitive elements of ``theta_comm``/``theta_sense`` by ``n_passes`` greedy +-1-step passes
+    (eq. (32)); only strict improvements of ``U`` that do not increase the reconfiguration residual
+    are accepted.
 
-    ``info``: ``status`` (``"ok"``, or ``"reconfiguration_violated"`` when the returned point breaks
-    (23h) -- projection can push a boundary point out, local search never makes it worse),
-    ``utility_continuous``, ``utility_projected``, ``utility_discrete``, ``moves`` (accepted moves
-    per pass), ``residual`` (reconfiguration residual of the returned point), ``bits``.
+    ``info``: ``status`` (``"ok"``, or ``"reconfiguration_violated"`` if the returned point still
+    breaks (23h); the repair step makes this unreachable unless its move cap is hit),
+    ``utility_continuous``, ``utility_projected`` (after (31)), ``utility_repaired`` (after the
+    (23h) repair; equal to the projected one when no move was needed), ``repair_moves``,
+    ``utility_discrete``, ``moves`` (accepted local-search moves per pass), ``residual``
+    (reconfiguration residual of the returned point), ``bits``.
     """
     bits = s.phase_bits if bits is None else bits
     delta = float(s.delta_phi if delta_phi is None else delta_phi)
@@ -145,8 +208,11 @@ def discretize(system: SimSystem, design: SimDesign, s: SimScenario, *, alpha, n
     step = grid_step(bits, design.theta_comm.shape, rdt)
     u_cont = _utility_of_phases(design.theta_comm, design.theta_sense, system, design, s, alpha,
                                normv, model)
-    tc, ts, u_proj, u_disc, moves = run(qc, qs, system, design, jnp.asarray(alpha, rdt), normv,
-                                        jnp.asarray(delta, rdt), step)
+    u_proj = _utility_of_phases(qc, qs, system, design, s, alpha, normv, model)
+    qc, qs, n_repair = repair_reconfiguration(qc, qs, step, delta, system, design, s,
+                                              alpha=alpha, normv=normv, model=model)
+    tc, ts, u_rep, u_disc, moves = run(qc, qs, system, design, jnp.asarray(alpha, rdt), normv,
+                                       jnp.asarray(delta, rdt), step)
     new = SimDesign(tc, ts, qe, design.W_RF, design.W_BB, design.R_AN, design.tau,
                     design.p_sense, design.p_comm)
     res = float(reconfiguration_residual(tc, ts, delta))
@@ -154,6 +220,8 @@ def discretize(system: SimSystem, design: SimDesign, s: SimScenario, *, alpha, n
         "status": "ok" if res <= 0.0 else "reconfiguration_violated",
         "utility_continuous": float(u_cont),
         "utility_projected": float(u_proj),
+        "utility_repaired": float(u_rep),
+        "repair_moves": int(n_repair),
         "utility_discrete": float(u_disc),
         "moves": np.asarray(moves).tolist(),
         "residual": res,

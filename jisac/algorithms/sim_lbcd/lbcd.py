@@ -31,7 +31,9 @@ Model and choices (written up in ``docs/derivations/sim_lbcd.md``, section "Algo
   iteration. A block failing ``max_block_failures`` consecutive iterations stops the loop.
 * Best iterate: the returned design is the iterate (t >= 1) with the largest merit
   ``U - lambda_max P`` among those meeting Block E's training-time requirement
-  ``tau_ce >= tau_ce_required`` (42b) (any iterate if none does); ``objective_history[t]`` is the
+  ``tau_ce >= tau_ce_required`` (42b) (any iterate if none does; a requirement above the frame's
+  room ``1 - 2 t_sw/T - 2 tau_min`` is unattainable: it is not imposed on D and is reported in
+  ``info["ce_requirement"]``); ``objective_history[t]`` is the
   merit of the best iterate after iteration ``t+1`` (non-decreasing while the best stays in the
   same group; equals ``U`` when (23h) holds, which Block C restores). The raw trajectory is in ``trajectory``.
 * Discretisation (31)-(32) on the best iterate with ``s.phase_bits`` bits.
@@ -404,6 +406,9 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
     theta_prev = _param_vector(design, s)
     best, best_key, best_t = design, (False, -math.inf), 0
     tau_ce_req = None
+    # largest training phase (23a), (23i) leave room for: tau_s = tau_c = tau_min
+    tau_ce_cap = min(s.tau_max, 1.0 - 2.0 * s.t_switch / s.t_slot - 2.0 * s.tau_min)
+    ce_report = None
     history, trajectory, block_log = [], [], []
     fail_streak = {b: 0 for b in BLOCKS}
     stop_reason, rules = "max_iterations", {}
@@ -467,9 +472,20 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
                 if name == "E" and "eps_csi" in binfo:
                     eps_csi = jnp.asarray(binfo["eps_csi"])
                 if name == "E" and binfo.get("tau_ce_required") is not None:
-                    # Block E's training-time requirement becomes Block D's lower bound on tau_ce
-                    extra_kw["D"] = {"tau_ce_min": float(binfo["tau_ce_required"])}
-                    tau_ce_req = float(binfo["tau_ce_required"])
+                    # Block E's training-time requirement becomes Block D's lower bound on tau_ce,
+                    # unless no frame can hold it: then (42b) is unattainable, tau_ce stays
+                    # free (B already designs against E's actual, larger CSI radius) and the
+                    # shortfall is reported -- forcing it would only freeze D (docs, Block D).
+                    needed = float(binfo.get("tau_ce_needed", binfo["tau_ce_required"]))
+                    ce_report = {"tau_ce_needed": needed, "tau_ce_cap": tau_ce_cap,
+                                 "attainable": needed <= tau_ce_cap * (1 + st.feas_rtol),
+                                 "iteration": t}
+                    if ce_report["attainable"]:
+                        extra_kw["D"] = {"tau_ce_min": float(binfo["tau_ce_required"])}
+                        tau_ce_req = float(binfo["tau_ce_required"])
+                    else:
+                        extra_kw.pop("D", None)
+                        tau_ce_req = None
                 if name in ("A", "C") and "lambda_phi" in binfo:
                     lam_c = max(lam_c, float(binfo["lambda_phi"]))
             elif reason in ("failed", "non_finite"):
@@ -555,8 +571,19 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
         "lambda_phi": lam,
         "time_s": time.perf_counter() - t_start,
         "design_continuous": best,
+        "ce_requirement": _ce_summary(ce_report, final),
     }
     return final, info
+
+
+def _ce_summary(report, design) -> dict:
+    """Block E's last training-time requirement (42b) against the returned design's ``tau_ce``:
+    ``met`` is ``None`` when Block E never ran."""
+    tau_ce = float(design.tau[0])
+    if report is None:
+        return {"met": None, "tau_ce": tau_ce}
+    return {**report, "tau_ce": tau_ce,
+            "met": bool(tau_ce >= report["tau_ce_needed"] * (1 - 1e-9))}
 
 
 def _jsonable_scalar(v) -> bool:
