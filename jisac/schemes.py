@@ -153,6 +153,7 @@ class NomaAnParams(TrisAnParams):
 
 
 _LBCD_ORDERS = ("ABCDE", "EDABC")
+_LBCD_STARTS = ("paper", "sensing")     # jisac.algorithms.sim_lbcd.lbcd.START_NAMES
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,9 @@ class LbcdParams:
     ``alpha = None`` takes ``scenario.alpha``; ``max_iterations = None`` takes
     ``scenario.max_iterations``; ``r_max``/``crb_min`` (both or neither) skip the normalisation
     runs (two extra L-BCD solves per drop). ``order``: block order of one iteration.
+    ``starts``: starting points of L-BCD (lbcd, nr_lbcd, sl_ris; the best final design is kept):
+    ``paper`` (Algorithm 1's initialisation) and/or ``sensing`` (sensing-only SIM phases);
+    ts/cf/sf have fixed starting points and ignore it.
     """
 
     name: str = "lbcd"
@@ -173,8 +177,15 @@ class LbcdParams:
     order: str = "ABCDE"
     r_max: float | None = None
     crb_min: float | None = None
+    starts: tuple[str, ...] = _LBCD_STARTS
 
     def __post_init__(self):
+        starts = self.starts
+        if (isinstance(starts, str) or not isinstance(starts, (list, tuple)) or not starts
+                or len(set(starts)) != len(starts) or not set(starts) <= set(_LBCD_STARTS)):
+            raise ConfigError("scheme.starts", starts,
+                              f"must be a non-empty list of distinct names from {list(_LBCD_STARTS)}")
+        object.__setattr__(self, "starts", tuple(starts))
         if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float))
                                        or not 0.0 <= self.alpha <= 1.0):
             raise ConfigError("scheme.alpha", self.alpha, "must be null or lie in [0, 1]")

@@ -355,3 +355,78 @@ def test_block_e_requirement_reaches_d_only_when_attainable(setup, needed):
     else:
         assert seen[1] is None and rep["attainable"] is False
     assert rep["met"] is (float(d.tau[0]) >= needed)
+
+
+def test_starting_points_best_final_design_kept(setup, monkeypatch):
+    """Without ``init``, L-BCD runs from every start in ``settings.starts`` and keeps the run
+    with the best final design; each start's record matches a separate run from that start."""
+    s, sy, init, norm = setup
+    rng = np.random.default_rng(7)
+    theta = jnp.asarray(rng.uniform(0, 2 * np.pi, init.theta_sense.shape), init.theta_sense.dtype)
+    fake_sense = _replace(init, theta_sense=theta)
+    monkeypatch.setattr(L, "sensing_only_cached", lambda *a, **k: (fake_sense, {}))
+    st = L.LbcdSettings(outage_draws=0, starts=("paper", "sensing"))
+    starts = L.start_designs(sy, s, st.starts, settings=st, blocks=stubs())
+    sf = starts["sensing"]
+    # the sensing start keeps the sensing-only phases and pulls the comm SIM into (23h)
+    np.testing.assert_array_equal(np.asarray(sf.theta_sense), np.asarray(theta))
+    assert _np_penalty(sf, s.delta_phi) <= 1e-9 * max(s.delta_phi, 1.0)
+    assert L.reconfiguration_violation(init, s) <= 1e-9 * max(s.delta_phi, 1.0)
+    kw = dict(alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), blocks=stubs(), max_iter=2)
+    single = {n: L.lbcd(sy, s, init=d, settings=st, **kw)[1]["utility"] for n, d in starts.items()}
+    assert single["paper"] != pytest.approx(single["sensing"], rel=1e-6)   # the test must discriminate
+    d, info = L.lbcd(sy, s, settings=st, **kw)
+    want = max(single, key=single.get)
+    assert info["start"] == want
+    assert info["utility"] == pytest.approx(single[want], rel=1e-12)
+    rec = {r["start"]: r for r in info["starts"]}
+    assert set(rec) == {"paper", "sensing"}
+    for n in rec:
+        assert rec[n]["utility"] == pytest.approx(single[n], rel=1e-12)
+        assert rec[n]["feasible"] is True
+    # one start only: Algorithm 1 verbatim, the paper start
+    _, info1 = L.lbcd(sy, s, settings=dataclasses.replace(st, starts=("paper",)), **kw)
+    assert info1["start"] == "paper" and info1["utility"] == pytest.approx(single["paper"], rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [(), ("paper", "paper"), ("svd",)])
+def test_starting_points_validated(bad):
+    with pytest.raises(ValueError, match="starts"):
+        L.LbcdSettings(starts=bad)
+
+
+def test_starting_points_outage_ranks_before_utility(setup, monkeypatch):
+    """A robust run whose final design misses the secrecy-outage target (11) loses to one that
+    keeps it, whatever the utilities; the non-robust variant ranks by utility alone."""
+    s, sy, init, norm = setup
+    rng = np.random.default_rng(7)
+    theta = jnp.asarray(rng.uniform(0, 2 * np.pi, init.theta_sense.shape), init.theta_sense.dtype)
+    monkeypatch.setattr(L, "sensing_only_cached",
+                        lambda *a, **k: (_replace(init, theta_sense=theta), {}))
+    st = L.LbcdSettings(outage_draws=16, crb_max=-1.0, starts=("paper", "sensing"))
+    kw = dict(alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), blocks=stubs(), max_iter=1,
+              settings=st)
+    _, ref = L.lbcd(sy, s, robust=False, **kw)          # utilities; outage not screened
+    u = {r["start"]: r["utility"] for r in ref["starts"]}
+    assert all(r["outage"] is None for r in ref["starts"])
+    loser = max(u, key=u.get)
+    assert ref["start"] == loser
+    theta_loser = np.asarray(L.start_designs(sy, s, (loser,), settings=st,
+                                             blocks=stubs())[loser].theta_sense)
+
+    def fake_outage(system, design, s_, key, n):
+        if n < L.SELECT_OUTAGE_DRAWS:                        # rule (ii) inside the runs
+            return np.zeros(s_.n_users)
+        bad = np.allclose(np.asarray(design.theta_sense) % (2 * np.pi),
+                          quantize(theta_loser, s_.phase_bits) % (2 * np.pi))
+        return np.full(s_.n_users, 0.5 if bad else 0.0)
+
+    monkeypatch.setattr(L, "outage_probabilities", fake_outage)
+    _, info = L.lbcd(sy, s, robust=True, **kw)
+    rec = {r["start"]: r for r in info["starts"]}
+    assert rec[loser]["outage_ok"] is False
+    assert info["start"] != loser and rec[info["start"]]["outage_ok"] is True
+
+
+def quantize(theta, bits):
+    return np.asarray(quantize_phases(jnp.asarray(theta), bits))

@@ -29,7 +29,7 @@ __all__ = ["design_lbcd", "design_ts", "design_cf", "design_sf", "design_sl_ris"
 _SUMMARY_KEYS = ("status", "stop_reason", "iterations", "best_iteration", "utility",
                  "utility_continuous", "initial_utility", "secrecy_throughput", "crb_total",
                  "rules", "norm", "constraints", "discretization", "lambda_phi", "time_s",
-                 "n_elements", "alpha", "robust", "ce_requirement")
+                 "n_elements", "alpha", "robust", "ce_requirement", "start", "starts")
 
 
 def _drop(tree, i):
@@ -40,7 +40,7 @@ def _common(s: SimScenario, params):
     alpha = s.alpha if params.alpha is None else float(params.alpha)
     norm = None if params.r_max is None else Normalizers(float(params.r_max), float(params.crb_min))
     kw = dict(alpha=alpha, norm=norm, max_iter=params.max_iterations, tol=params.tol,
-              discretize=params.discretize, settings=LbcdSettings(order=params.order))
+              discretize=params.discretize, settings=LbcdSettings(order=params.order, starts=params.starts))
     return kw
 
 

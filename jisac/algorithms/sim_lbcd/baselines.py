@@ -18,11 +18,12 @@ The paper only names them; our precise definitions (``docs/derivations/sim_lbcd.
   variables' directions frozen ("sensing with what is left"). Discretised.
 * **SF** (sensing-first): the sensing-only design's ``theta_sense``, frozen; the rest starts from
   Algorithm 1's initial design, with ``theta_comm`` pulled onto the ``delta_Phi`` ball around the
-  sensing SIM so that (23h) holds; then Blocks B, C, D, E at the job's alpha. Discretised.
+  sensing SIM so that (23h) holds (``lbcd.sensing_first_start``); then Blocks B, C, D, E at the
+  job's alpha. Discretised. (L-BCD's ``sensing`` start is the same point with all five blocks.)
 * **SL-RIS**: one layer of ``n_ris = ceil(sqrt(L N_l))^2`` elements (the scenario, hence the UPA
   layout, needs a square layer; 192 -> 196 = 14 x 14, i.e. the RIS gets >= as many elements as the
   SIM), same geometry otherwise, full L-BCD. :func:`sl_ris_scenario` builds it.
-* **NR-LBCD**: :func:`lbcd.lbcd` with ``robust=False``.
+* **NR-LBCD**: :func:`lbcd.lbcd` with ``robust=False`` (same starting points as L-BCD).
 """
 
 from __future__ import annotations
@@ -136,16 +137,12 @@ def comm_first(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | 
 def sense_first(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None = None,
                 key, max_iter=None, tol=1e-3, discretize=True, settings=None, blocks=None):
     """SF baseline: sensing-only design, then Blocks B, C, D, E at ``alpha``."""
-    from .block_c import restore_reconfiguration
-    from .lbcd import initial_design
+    from .lbcd import initial_design, sensing_first_start
 
     norm, _, d_sense, ninfo = _norms(system, s, norm, max_iter=max_iter, tol=tol,
                                      settings=settings, blocks=blocks)
     st = settings or LbcdSettings()
-    init = initial_design(system, s, coverage_deg=st.coverage_deg)
-    theta_comm = restore_reconfiguration(init.theta_comm, d_sense.theta_sense, s.delta_phi)
-    start = SimDesign(theta_comm, d_sense.theta_sense, init.theta_ce, init.W_RF, init.W_BB,
-                      init.R_AN, init.tau, init.p_sense, init.p_comm)
+    start = sensing_first_start(initial_design(system, s, coverage_deg=st.coverage_deg), d_sense, s)
     design, info = _staged(system, s, start, "BCDE", alpha=alpha, norm=norm, key=key,
                            max_iter=max_iter, tol=tol, discretize=discretize, settings=settings,
                            blocks=blocks)

@@ -41,6 +41,7 @@ Model and choices (written up in ``docs/derivations/sim_lbcd.md``, section "Algo
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import math
@@ -67,6 +68,8 @@ __all__ = [
     "reconfiguration_violation",
     "lbcd",
     "compute_normalizers",
+    "sensing_first_start",
+    "start_designs",
     "STATUS_RANK",
     "worst_status",
 ]
@@ -77,6 +80,8 @@ _FAIL_WORDS = ("fail", "error", "nan")                  # counted towards max_bl
 _REJECT_WORDS = ("infeasible", "unbounded")             # output rejected, not a solver failure
 STATUS_RANK = {"closed_form": 0, "converged": 0, "max_iterations": 1, "discretize_failed": 2,
                "block_failure": 3, "failed": 4}
+START_NAMES = ("paper", "sensing")
+SELECT_OUTAGE_DRAWS = 2048        # Monte-Carlo draws of the outage screen between starts
 # Normalisation runs use a fixed key so every scheme of a sweep sees the same R_max / CRB_min.
 NORM_KEY_SEED = 0x4E4F524D
 
@@ -107,12 +112,23 @@ class LbcdSettings:
     accept_feasibility_restoration: bool = True
     feas_rtol: float = 1e-4         # constraint tolerance relative to E_max, P_max, 1 (SCS accuracy)
     coverage_deg: float = 60.0      # half-angle of the initial sensing pattern
+    # Starting points of :func:`lbcd` when no ``init`` is given; the run with the best final
+    # utility is returned (:func:`start_designs`; docs "Starting points"). ("paper",) is
+    # Algorithm 1 verbatim.
+    starts: tuple[str, ...] = ("paper", "sensing")
     block_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        starts = tuple(self.starts)
+        if not starts or len(set(starts)) != len(starts) or not set(starts) <= set(START_NAMES):
+            raise ValueError(f"LbcdSettings.starts={self.starts!r}: must be a non-empty list of "
+                             f"distinct names from {list(START_NAMES)}")
+        object.__setattr__(self, "starts", starts)
 
     def __hash__(self):
         return hash((self.order, self.lambda0, self.kappa_lambda, self.lambda_max, self.tol_param,
                      self.outage_tol, self.outage_draws, self.crb_max, self.max_block_failures,
-                     self.coverage_deg, self.accept_feasibility_restoration,
+                     self.coverage_deg, self.accept_feasibility_restoration, self.starts,
                      repr(sorted((k, sorted(v.items()))
                                                     for k, v in self.block_kwargs.items()))))
 
@@ -372,6 +388,70 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
          ) -> tuple[SimDesign, dict]:
     """Algorithm 1 of paper 004 on one drop (module docstring). Returns ``(design, info)``.
 
+    With ``init`` given, one run from it. Otherwise one run from each of ``settings.starts``
+    (:func:`start_designs`; all with the same ``key`` and normalisers) and the run with the best
+    final design is returned, ranked by: feasible (power/energy/time within ``feas_rtol``, (23h)
+    met) first; then, for a robust run, secrecy outage ``max_k P_k <= eps_out`` on
+    ``SELECT_OUTAGE_DRAWS`` Monte-Carlo draws (design model, the rule-(ii) kernel); then the
+    larger final utility; ties keep the earlier start. ``info`` is that run's, plus ``start``
+    (its name) and ``starts`` (per start: ``utility``, ``utility_continuous``,
+    ``secrecy_throughput``, ``crb_total``, ``status``, ``iterations``, ``feasible``,
+    ``outage_ok``, ``outage``, ``time_s``); ``time_s`` is the total. Arguments as
+    :func:`_lbcd_run`.
+    """
+    st = settings or LbcdSettings()
+    kw = dict(alpha=alpha, robust=robust, key=key, max_iter=max_iter, tol=tol,
+              discretize=discretize, settings=st, blocks=blocks, active_blocks=active_blocks,
+              check_outage=check_outage)
+    if init is not None:
+        return _lbcd_run(system, s, norm=norm, init=init, **kw)
+    t0 = time.perf_counter()
+    norm_info: dict = {}
+    d_sense = None
+    if norm is None:
+        norm, _, d_sense, norm_info = compute_normalizers(
+            system, s, robust=robust, max_iter=max_iter, tol=tol, settings=st,
+            blocks=dict(default_blocks() if blocks is None else blocks))
+    starts = start_designs(system, s, st.starts, settings=st, tol=tol, blocks=blocks,
+                           sense_design=d_sense)
+    runs, best = [], None
+    for name, start in starts.items():
+        d, inf = _lbcd_run(system, s, norm=norm, init=start, **kw)
+        inf["norm"].update(norm_info)
+        feasible = bool(_violation(d, s) <= st.feas_rtol
+                        and reconfiguration_violation(d, s) <= 1e-9 * max(s.delta_phi, 1.0))
+        # a robust run must also keep its secrecy-outage target (11): screened by Monte Carlo on
+        # the design model (the job's certificate re-checks the returned design on 1e5 draws)
+        p_out = None
+        if robust and check_outage and st.outage_draws > 0:
+            p_out = outage_probabilities(system, d, s, jax.random.fold_in(key, 0x5354),
+                                         max(st.outage_draws, SELECT_OUTAGE_DRAWS))
+        outage_ok = p_out is None or bool(np.max(p_out) <= s.eps_out + st.outage_tol)
+        runs.append({"start": name, "utility": inf["utility"], "outage_ok": outage_ok,
+                     "outage": None if p_out is None else p_out.tolist(),
+                     "utility_continuous": inf["utility_continuous"],
+                     "secrecy_throughput": inf["secrecy_throughput"],
+                     "crb_total": inf["crb_total"], "status": inf["status"],
+                     "iterations": inf["iterations"], "feasible": feasible,
+                     "time_s": inf["time_s"]})
+        rank = (feasible, outage_ok, inf["utility"])
+        if best is None or rank > best[0]:
+            best = (rank, name, d, inf)
+    _, name, design, info = best
+    info["start"] = name
+    info["starts"] = runs
+    info["time_s"] = time.perf_counter() - t0
+    return design, info
+
+
+def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None = None,
+              robust: bool = True, key, max_iter: int | None = None, tol: float = 1e-3,
+              discretize: bool = True, init: SimDesign | None = None,
+              settings: LbcdSettings | None = None, blocks: Mapping[str, Callable] | None = None,
+              active_blocks: str | None = None, check_outage: bool = True
+              ) -> tuple[SimDesign, dict]:
+    """One Algorithm-1 run from ``init`` (``None``: :func:`initial_design`).
+
     ``norm=None``: ``R_max`` and ``CRB_min`` from the communication-only (alpha = 0) L-BCD run and
     the sensing-only design (:func:`compute_normalizers`, cached).
     ``active_blocks``: subset of ``order`` to run (baselines CF/SF); ``blocks``: override the
@@ -576,6 +656,46 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
     return final, info
 
 
+def sensing_first_start(init: SimDesign, d_sense: SimDesign, s: SimScenario) -> SimDesign:
+    """The sensing-first starting point: the sensing-only design's ``theta_sense``
+    (:mod:`.sensing_only`), ``theta_comm`` of ``init`` pulled onto the ``delta_Phi`` ball around
+    it so that (23h) holds, everything else from ``init``. Shared by the ``sensing`` start of
+    :func:`lbcd` and the SF baseline."""
+    from .block_c import restore_reconfiguration
+
+    theta_comm = restore_reconfiguration(init.theta_comm, d_sense.theta_sense, s.delta_phi)
+    return SimDesign(theta_comm, d_sense.theta_sense, init.theta_ce, init.W_RF, init.W_BB,
+                     init.R_AN, init.tau, init.p_sense, init.p_comm)
+
+
+def start_designs(system: SimSystem, s: SimScenario, names, *, settings: LbcdSettings,
+                  tol: float = 1e-3, blocks: Mapping[str, Callable] | None = None,
+                  sense_design: SimDesign | None = None) -> dict[str, SimDesign]:
+    """Starting points by name: ``paper`` = :func:`initial_design` (Algorithm 1);
+    ``sensing`` = :func:`sensing_first_start` from the sensing-only design (``sense_design``,
+    else computed from the paper start and cached, about 17 s at the Sec.-V size).
+
+    Why a second start: (23h) ties ``Phi^sense`` to within ``delta_Phi`` of ``Phi^comm``, so from
+    the paper's start Block A can only move the sensing SIM a little per iteration while Block C
+    holds the communication SIM near its SVD phases; at the Sec.-V drop that run stalls at
+    ``CRB ~ 8 CRB_min`` while the SF baseline, which starts from the sensing-only phases, reached
+    ``CRB ~ 1.8 CRB_min`` with higher secrecy too (docs/derivations/sim_lbcd.md, "Starting points").
+    """
+    paper = initial_design(system, s, coverage_deg=settings.coverage_deg)
+    out = {}
+    for name in names:
+        if name == "paper":
+            out[name] = paper
+        elif name == "sensing":
+            if sense_design is None:
+                sense_design, _ = sensing_only_cached(system, s, paper, settings=settings,
+                                                      tol=tol, blocks=blocks)
+            out[name] = sensing_first_start(paper, sense_design, s)
+        else:
+            raise ValueError(f"unknown start {name!r}; allowed: {list(START_NAMES)}")
+    return out
+
+
 def _ce_summary(report, design) -> dict:
     """Block E's last training-time requirement (42b) against the returned design's ``tau_ce``:
     ``met`` is ``None`` when Block E never ran."""
@@ -595,6 +715,26 @@ def _jsonable_scalar(v) -> bool:
 # ----------------------------------------------------------------------------------------------
 
 _NORM_CACHE: dict = {}
+_SENSE_CACHE: dict = {}
+
+
+def sensing_only_cached(system: SimSystem, s: SimScenario, init: SimDesign, *,
+                        settings: LbcdSettings, tol: float = 1e-3,
+                        blocks: Mapping[str, Callable] | None = None):
+    """:func:`.sensing_only.sensing_only_design` from ``init``, cached per (system, scenario,
+    ``init``'s sensing phases, tol, Block A and its settings). Returns ``(design, info)``."""
+    from .sensing_only import sensing_only_design
+
+    block_a = None if blocks is None else blocks["A"]
+    kw = settings.block_kwargs.get("A")
+    ck = (_system_digest(system), _system_digest(init.theta_sense), s, tol, id(block_a),
+          repr(sorted(dict(kw or {}).items())))
+    if ck not in _SENSE_CACHE:
+        if len(_SENSE_CACHE) > 64:
+            _SENSE_CACHE.clear()
+        _SENSE_CACHE[ck] = sensing_only_design(system, s, init, tol=tol, block_a=block_a,
+                                               block_kwargs=kw)
+    return _SENSE_CACHE[ck]
 
 
 def _system_digest(system: SimSystem) -> str:
@@ -626,7 +766,8 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     Returns ``(Normalizers, comm_only_design, sense_only_design, info)``.
     """
     st = settings or LbcdSettings()
-    ck = (_system_digest(system), s, robust, max_iter, tol, st,
+    # the normalisers do not depend on lbcd's starting points (their runs pass ``init``)
+    ck = (_system_digest(system), s, robust, max_iter, tol, dataclasses.replace(st, starts=("paper",)),
           None if blocks is None else tuple(sorted((k, id(v)) for k, v in blocks.items())))
     if use_cache and ck in _NORM_CACHE:
         return _NORM_CACHE[ck]
@@ -640,10 +781,7 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     d_comm, i_comm = lbcd(system, s, alpha=0.0, norm=boot, robust=robust, key=k0,
                           max_iter=max_iter, tol=tol, discretize=False, init=init, settings=st,
                           blocks=blocks)
-    from .sensing_only import sensing_only_design
-
-    d_sense, i_sense = sensing_only_design(
-        system, s, init, tol=tol, block_a=None if blocks is None else blocks["A"], block_kwargs=st.block_kwargs.get("A"))
+    d_sense, i_sense = sensing_only_cached(system, s, init, settings=st, tol=tol, blocks=blocks)
     r_max = _evaluate(system, d_comm, s, 0.0, boot)[1]
     crb_min = _evaluate(system, d_sense, s, 1.0, boot)[2]
     degenerate = []
