@@ -54,15 +54,28 @@ class JobConfig:
         d.pop("sweep", None)
         return _hash_seed(d)
 
+    def paired_scenario_keys(self) -> tuple[str, ...]:
+        """Scenario keys a figure sweep varies along its axes (``sweep.x`` and ``sweep.series``,
+        those under ``scenario.``), without the prefix: :meth:`drops_seed` leaves them out."""
+        axes = [self.sweep.get("x")] + list(self.sweep.get("series") or [])
+        return tuple(sorted({a.split(".", 1)[1] for a in axes
+                             if isinstance(a, str) and a.startswith("scenario.")}))
+
     def drops_seed(self) -> int:
-        """Seed of the channel drops: a hash of the sweep seed, the scenario and ``n_drops`` only.
+        """Seed of the channel drops: a hash of the sweep seed, ``n_drops`` and the scenario
+        *except* the keys on the sweep's axes (:meth:`paired_scenario_keys`).
 
         Jobs that differ only in the scheme (or the Monte-Carlo settings) see the *same* drops,
-        so schemes are compared on common random channels (paired comparison); the design and
-        certification streams still come from :meth:`job_seed`.
+        so schemes are compared on common random channels (paired comparison); so do the points
+        along a figure's x axis and series (common random numbers: the drops then differ only
+        through the swept parameter itself, e.g. the LU fading of paper 000 is the same at every
+        P_t; a swept shape such as N draws new channels anyway). Outside a figure sweep every
+        scenario key enters. The design and certification streams still come from
+        :meth:`job_seed`.
         """
         d = self.to_dict()
-        return _hash_seed({k: d[k] for k in ("scenario", "seed", "n_drops")})
+        scen = {k: v for k, v in d["scenario"].items() if k not in self.paired_scenario_keys()}
+        return _hash_seed({"scenario": scen, "seed": d["seed"], "n_drops": d["n_drops"]})
 
 
 def _hash_seed(d: Mapping[str, Any]) -> int:

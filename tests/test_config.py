@@ -122,6 +122,26 @@ def test_drops_seed_shared_across_schemes_only():
         assert job_from_dict({**_cfg(), k: v}).drops_seed() != a.drops_seed()
 
 
+def test_drops_seed_paired_along_the_sweep_axes():
+    """In a figure sweep the points along ``sweep.x`` / ``sweep.series`` share their drops
+    (common random numbers); any other scenario key still changes them."""
+    sweep = {"name": "f", "x": "scenario.p_t_dbm", "series": ["scheme.name"]}
+
+    def job(**over):
+        return job_from_dict({**_cfg(**over), "sweep": sweep})
+
+    a, b = job(), job(p_t_dbm=5.0)
+    assert a.paired_scenario_keys() == ("p_t_dbm",)
+    assert a.drops_seed() == b.drops_seed() and a.job_seed() != b.job_seed()
+    assert job(eps_lu=0.05).drops_seed() != a.drops_seed()
+    # outside a sweep the value counts, as in test_drops_seed_shared_across_schemes_only
+    assert job_from_dict(_cfg()).drops_seed() != job_from_dict(_cfg(p_t_dbm=5.0)).drops_seed()
+    # a series over a scenario key is paired too; a scheme-only axis pairs nothing more
+    s2 = {"name": "f", "x": "scheme.name", "series": ["scenario.eps_iu_factor"]}
+    c, d = ({**_cfg(eps_iu_factor=v), "sweep": s2} for v in (0.1, 0.3))
+    assert job_from_dict(c).drops_seed() == job_from_dict(d).drops_seed()
+
+
 def test_run_job_realises_the_same_drops_for_every_scheme():
     """Two jobs that differ only in the scheme's parameters design on the same channel estimates
     (design.npz H_hat) and record the same drops_seed, but different job seeds."""
@@ -159,3 +179,18 @@ def test_integer_literals_for_float_fields_give_the_same_job():
     assert a.scenario == b.scenario
     assert a.job_seed() == b.job_seed()
     assert isinstance(a.scenario.p_t_dbm, float)
+
+
+@pytest.mark.parametrize("starts", [[], ["paper", "paper"], ["svd"], "paper"])
+def test_lbcd_starts_validated(starts):
+    c = _cfg("sim_isac")
+    c["scheme"] = {"name": "lbcd", "starts": starts}
+    with pytest.raises(ConfigError) as e:
+        job_from_dict(c)
+    assert e.value.key == "scheme.starts" and "paper" in str(e.value)
+
+
+def test_lbcd_starts_from_yaml_list():
+    c = _cfg("sim_isac")
+    c["scheme"] = {"name": "nr_lbcd", "robust": False, "starts": ["sensing"]}
+    assert job_from_dict(c).scheme.starts == ("sensing",)
