@@ -389,6 +389,12 @@ class SimScenario:
         return _dbm_to_w(self.p_bs_max_dbm)
 
     @property
+    def phase_time(self) -> float:
+        """Fraction of a slot left to the three phases after the two SIM switching intervals:
+        ``tau_ce + tau_sense + tau_comm <= 1 - 2 t_sw / T_slot`` (004 (23a), (23i))."""
+        return 1.0 - 2.0 * self.t_switch / self.t_slot
+
+    @property
     def energy_budget(self) -> float:
         """Per-slot energy budget E_max in J (004 eq. (1), (23b))."""
         return self.energy_budget_uj * 1e-6

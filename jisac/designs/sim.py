@@ -40,7 +40,7 @@ class SimDesign(eqx.Module):
 def default_time_power(s: SimScenario, dtype):
     """tau_ce at its minimum, the rest split evenly between sensing and communication (23a),
     then both powers at the largest value the energy budget (23b) and P_max (23c, e) allow."""
-    free = 1.0 - 2.0 * s.t_switch / s.t_slot - s.tau_min
+    free = s.phase_time - s.tau_min
     tau_s = tau_c = min(max(free / 2.0, s.tau_min), s.tau_max)
     p = min(s.p_bs_max, s.energy_budget / (s.t_slot * (tau_s + tau_c)))
     return jnp.asarray([s.tau_min, tau_s, tau_c], dtype), jnp.asarray(p, dtype), jnp.asarray(p, dtype)

@@ -117,7 +117,7 @@ def evaluate_sim(system: SimSystem, design: SimDesign, s: SimScenario) -> dict:
         "p_comm_w": p_comm,
         "energy_j": energy,
         "energy_excess_j": energy - s.energy_budget,
-        "time_excess": jnp.sum(design.tau) + 2.0 * s.t_switch / s.t_slot - 1.0,
+        "time_excess": jnp.sum(design.tau) - s.phase_time,
         "power_excess_w": jnp.maximum(p_comm, design.p_sense) - s.p_bs_max,
         "rf_unit_modulus_error": jnp.max(jnp.abs(jnp.abs(design.W_RF) - 1.0)),
         **schur_crb_errors(fims),

@@ -64,7 +64,7 @@ def _norms(system, s, norm, *, max_iter, tol, settings, blocks):
 
 def ts_time_power(s: SimScenario, alpha: float):
     """TS resources: ``(tau (3,), P)`` as in the module docstring (floats)."""
-    free = 1.0 - 2.0 * s.t_switch / s.t_slot - s.tau_min
+    free = s.phase_time - s.tau_min
     tau_s = min(max(alpha * free, s.tau_min), s.tau_max, free - s.tau_min)   # leave tau_min for comm
     tau_c = min(max(free - tau_s, s.tau_min), s.tau_max)
     p = min(s.p_bs_max, s.energy_budget / (s.t_slot * (tau_s + tau_c)))

@@ -179,7 +179,7 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
         p_max, tau_min, tau_max = s.p_bs_max, s.tau_min, s.tau_max
         e_bar = s.energy_budget / s.t_slot
         tau_ce = float(max(tau_min, tau_ce_min if tau_ce_min is not None else tau_min))
-        t_bar = 1.0 - 2.0 * s.t_switch / s.t_slot - tau_ce       # tau_s + tau_c <= t_bar
+        t_bar = s.phase_time - tau_ce       # tau_s + tau_c <= t_bar
         a, b = crb_time_power_coefficients(system, design, s)
         info["crb_coeffs"] = (a, b)
 

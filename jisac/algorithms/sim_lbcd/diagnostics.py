@@ -117,7 +117,7 @@ def energy_time_bound(design: SimDesign, s: SimScenario) -> dict:
     e_c = s.t_slot * tau[2] * p_c
     lower = max(e_s, e_c) / (s.t_slot * s.p_bs_max)
     mid = tau[1] + tau[2]
-    upper = 1.0 - s.tau_min - 2.0 * s.t_switch / s.t_slot
+    upper = s.phase_time - s.tau_min
     tol = 1e-9
     return {"energy_time_49": _entry([lower, mid], [mid, upper],
                                      lower <= mid + tol and mid <= upper + tol,

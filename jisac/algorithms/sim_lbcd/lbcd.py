@@ -236,7 +236,7 @@ def constraint_violations(design: SimDesign, s: SimScenario) -> dict:
     p_s = float(design.p_sense)
     energy = s.t_slot * (tau[1] * p_s + tau[2] * p_c)
     return {
-        "time": float(np.sum(tau) + 2.0 * s.t_switch / s.t_slot - 1.0),
+        "time": float(np.sum(tau) - s.phase_time),
         "energy": float((energy - s.energy_budget) / s.energy_budget),
         "power_comm": float((p_c - s.p_bs_max) / s.p_bs_max),
         "power_sense": float((p_s - s.p_bs_max) / s.p_bs_max),
@@ -487,7 +487,7 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
     best, best_key, best_t = design, (False, -math.inf), 0
     tau_ce_req = None
     # largest training phase (23a), (23i) leave room for: tau_s = tau_c = tau_min
-    tau_ce_cap = min(s.tau_max, 1.0 - 2.0 * s.t_switch / s.t_slot - 2.0 * s.tau_min)
+    tau_ce_cap = min(s.tau_max, s.phase_time - 2.0 * s.tau_min)
     ce_report = None
     history, trajectory, block_log = [], [], []
     fail_streak = {b: 0 for b in BLOCKS}
@@ -794,6 +794,13 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     info = {"norm_status": [i_comm["status"], i_sense["status"]],
             "norm_iterations": [i_comm["iterations"], i_sense["iterations"]],
             "norm_crb_history": i_sense["crb_history"],
+            # why the alpha = 0 run stopped where it did: S and the rule (i)-(iv) values per
+            # iteration (it takes most of a Sec.-V job's time)
+            "norm_comm_trajectory": [
+                {k: tr[k] for k in ("secrecy_throughput", "delta_f", "delta_theta", "eps_outage",
+                                    "penalty")} | {"rules": "".join(r for r, ok in tr["rules"].items() if ok)}
+                for tr in i_comm["trajectory"]],
+            "norm_comm_time_s": i_comm["time_s"], "norm_sense_time_s": i_sense["time_s"],
             "norm_degenerate": ",".join(degenerate), "norm_time_s": time.perf_counter() - t0}
     out = (Normalizers(r_max, crb_min), d_comm, d_sense, info)
     if use_cache:

@@ -59,7 +59,7 @@ def sensing_frame(s: SimScenario) -> tuple[float, float, float]:
     """``(tau_lo, tau_hi, t_bar)``: the range of ``tau_s`` in the sensing-only frame and the time
     left to sensing and communication, ``t_bar = 1 - 2 t_sw / T_slot - tau_ce`` (``tau_ce =
     tau_min``); ``tau_hi = min(tau_max, t_bar - tau_min)`` keeps ``tau_comm = tau_min``."""
-    t_bar = 1.0 - 2.0 * s.t_switch / s.t_slot - s.tau_min
+    t_bar = s.phase_time - s.tau_min
     return s.tau_min, min(s.tau_max, t_bar - s.tau_min), t_bar
 
 
