@@ -311,6 +311,12 @@ def test_normalizers_from_single_objective_runs(setup):
     b = stubs()
     again = L.compute_normalizers(sy, s, max_iter=2, settings=st, blocks=b)
     assert L.compute_normalizers(sy, s, max_iter=2, settings=st, blocks=b) is again
+    # shared by every alpha of a sweep and by every starting-point setting
+    s_alpha = dataclasses.replace(s, alpha=0.9 if s.alpha != 0.9 else 0.1)
+    st_one = dataclasses.replace(st, starts=("sensing",))
+    assert L.compute_normalizers(sy, s_alpha, max_iter=2, settings=st_one, blocks=b) is again
+    assert L.compute_normalizers(sy, dataclasses.replace(s, p_bs_max_dbm=s.p_bs_max_dbm - 3.0),
+                                 max_iter=2, settings=st, blocks=b) is not again
 
 
 @pytest.mark.slow

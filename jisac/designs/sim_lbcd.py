@@ -7,8 +7,10 @@ Python (no ``vmap``), then stacked along the leading drop axis.
 ``info``: ``status`` (worst over drops, order ``jisac.algorithms.sim_lbcd.lbcd.STATUS_RANK``),
 ``solver_status`` (per drop), ``iterations`` (per drop), ``objective_history`` (per drop: merit
 of the best iterate after each iteration), ``utility`` (per drop, design model, after
-discretisation), ``drops`` (compact per-drop summaries: stop reason, rules, normalisers,
-constraint violations, timings), ``details`` (the full per-drop ``lbcd`` info). ``scheme=sl_ris``
+discretisation), ``drops`` (per-drop summaries: stop reason, rules, normalisers with the alpha = 0 run's
+trajectory, constraint violations, timings, the chosen ``start`` and every start's result
+``starts``, the per-iteration ``trajectory`` (U, S, CRB, f_aug, penalty, rule values) and the
+per-block-call ``block_log`` (status, accepted, reason, f before/after, time)), ``details`` (the full per-drop ``lbcd`` info). ``scheme=sl_ris``
 designs on a different system: its ``info`` also carries ``system`` (the batched single-layer
 ``SimSystem``) and ``scenario`` (its ``SimScenario``), which the job must evaluate against.
 """
@@ -29,7 +31,8 @@ __all__ = ["design_lbcd", "design_ts", "design_cf", "design_sf", "design_sl_ris"
 _SUMMARY_KEYS = ("status", "stop_reason", "iterations", "best_iteration", "utility",
                  "utility_continuous", "initial_utility", "secrecy_throughput", "crb_total",
                  "rules", "norm", "constraints", "discretization", "lambda_phi", "time_s",
-                 "n_elements", "alpha", "robust", "ce_requirement", "start", "starts")
+                 "n_elements", "alpha", "robust", "ce_requirement", "start", "starts",
+                 "trajectory", "block_log")
 
 
 def _drop(tree, i):

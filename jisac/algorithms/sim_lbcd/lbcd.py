@@ -727,8 +727,8 @@ def sensing_only_cached(system: SimSystem, s: SimScenario, init: SimDesign, *,
 
     block_a = None if blocks is None else blocks["A"]
     kw = settings.block_kwargs.get("A")
-    ck = (_system_digest(system), _system_digest(init.theta_sense), s, tol, id(block_a),
-          repr(sorted(dict(kw or {}).items())))
+    ck = (_system_digest(system), _system_digest(init.theta_sense),
+          dataclasses.replace(s, alpha=0.0), tol, id(block_a), repr(sorted(dict(kw or {}).items())))
     if ck not in _SENSE_CACHE:
         if len(_SENSE_CACHE) > 64:
             _SENSE_CACHE.clear()
@@ -766,8 +766,11 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     Returns ``(Normalizers, comm_only_design, sense_only_design, info)``.
     """
     st = settings or LbcdSettings()
-    # the normalisers do not depend on lbcd's starting points (their runs pass ``init``)
-    ck = (_system_digest(system), s, robust, max_iter, tol, dataclasses.replace(st, starts=("paper",)),
+    # the normalisers depend neither on the job's alpha (their runs fix alpha = 0 and the
+    # sensing-only problem) nor on lbcd's starting points (their runs pass ``init``): every
+    # point of an alpha sweep (Fig. 2) shares them
+    ck = (_system_digest(system), dataclasses.replace(s, alpha=0.0), robust, max_iter, tol,
+          dataclasses.replace(st, starts=("paper",)),
           None if blocks is None else tuple(sorted((k, id(v)) for k, v in blocks.items())))
     if use_cache and ck in _NORM_CACHE:
         return _NORM_CACHE[ck]
