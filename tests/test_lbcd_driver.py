@@ -436,3 +436,37 @@ def test_starting_points_outage_ranks_before_utility(setup, monkeypatch):
 
 def quantize(theta, bits):
     return np.asarray(quantize_phases(jnp.asarray(theta), bits))
+
+
+def test_best_iterate_prefers_outage_feasible_iterates(setup, monkeypatch):
+    """A robust run returns the best iterate that meets the secrecy-outage target by rule (ii),
+    even when a later iterate has a higher merit; the non-robust run returns the higher merit."""
+    s, sy, init, norm = setup
+    rng = np.random.default_rng(3)
+
+    def c_up(system, design, s, *, alpha, norm, lambda_phi, **kw):      # improve U every call
+        dlt = 0.2 * rng.standard_normal(design.theta_comm.shape)
+        cands = [_replace(design, theta_comm=design.theta_comm + sg * dlt) for sg in (1.0, -1.0)]
+        us = [float(utility(system, c, s, 0.5, norm)) for c in cands]
+        return cands[int(np.argmax(us))], {"status": "ok"}
+
+    calls = {"n": 0}
+
+    def fake_outage(system, design, s_, key, n):          # iteration 1 meets (11), later ones miss
+        calls["n"] += 1
+        return np.full(s_.n_users, 0.0 if calls["n"] == 1 else 0.9)
+
+    monkeypatch.setattr(L, "outage_probabilities", fake_outage)
+    st = L.LbcdSettings(outage_draws=8, crb_max=0.0)
+    res = {}
+    for robust in (True, False):
+        calls["n"] = 0
+        _, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                         blocks=stubs(C=c_up), settings=st, max_iter=3, discretize=False,
+                         robust=robust)
+        res[robust] = info
+    us = [tr["utility"] for tr in res[True]["trajectory"]]
+    assert us[2] > us[0]                                      # a later iterate is better on U
+    assert [tr["rules"]["ii"] for tr in res[True]["trajectory"]] == [True, False, False]
+    assert res[True]["best_iteration"] == 1
+    assert res[False]["best_iteration"] == 3

@@ -30,7 +30,8 @@ Model and choices (written up in ``docs/derivations/sim_lbcd.md``, section "Algo
   value); (iv) relative parameter change ``<= tol_param``. Every rule's value is recorded per
   iteration. A block failing ``max_block_failures`` consecutive iterations stops the loop.
 * Best iterate: the returned design is the iterate (t >= 1) with the largest merit
-  ``U - lambda_max P`` among those meeting Block E's training-time requirement
+  ``U - lambda_max P``, preferring (in this order) iterates of a robust run that meet the
+  secrecy-outage target by rule (ii), then iterates meeting Block E's training-time requirement
   ``tau_ce >= tau_ce_required`` (42b) (any iterate if none does; a requirement above the frame's
   room ``1 - 2 t_sw/T - 2 tau_min`` is unattainable: it is not imposed on D and is reported in
   ``info["ce_requirement"]``); ``objective_history[t]`` is the
@@ -484,7 +485,7 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
     P0 = reconfiguration_violation(design, s)
     f_prev = u0 - lam * P0
     theta_prev = _param_vector(design, s)
-    best, best_key, best_t = design, (False, -math.inf), 0
+    best, best_key, best_t = design, (False, False, -math.inf), 0
     tau_ce_req = None
     # largest training phase (23a), (23i) leave room for: tau_s = tau_c = tau_min
     tau_ce_cap = min(s.tau_max, s.phase_time - 2.0 * s.tau_min)
@@ -591,12 +592,16 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
         rules = {"i": d_f <= tol, "ii": eps_outage <= st.outage_tol, "iii": eps_crb <= 0.0,
                  "iv": d_theta <= st.tol_param}
         merit = u - st.lambda_max * P
-        # an iterate that meets Block E's training-time requirement (42b) (tau_ce >= tau_ce_req)
-        # ranks above every iterate that does not; merit decides within each group
+        # a robust run's iterate that meets the secrecy-outage target (11) by rule (ii) ranks
+        # above every iterate that does not (B accepts its best-scored candidate when no
+        # candidate meets its robust constraints, and D allocates without (23f) when the
+        # surrogate is unattainable, so later iterates can lose (11)); next, one meeting Block
+        # E's training-time requirement (42b) (tau_ce >= tau_ce_req); merit decides within groups
+        out_ok = not robust or rules["ii"]
         ce_ok = tau_ce_req is None or float(design.tau[0]) >= tau_ce_req * (1 - st.feas_rtol)
-        if (ce_ok, merit) >= best_key:
-            best, best_key, best_t = design, (ce_ok, merit), t
-        history.append(best_key[1])
+        if (out_ok, ce_ok, merit) >= best_key:
+            best, best_key, best_t = design, (out_ok, ce_ok, merit), t
+        history.append(best_key[-1])
         trajectory.append({"iteration": t, "utility": u, "secrecy_throughput": S, "crb_total": crb,
                            "f_aug": f_aug, "penalty": P, "lambda_phi": lam, "delta_f": d_f,
                            "delta_theta": d_theta, "eps_outage": eps_outage,
