@@ -326,10 +326,21 @@ def collect(sweep_dir: str | Path) -> Collected:
             row.update(scalars)
             for k, v in per_drop.items():
                 row[k] = v[i]
+            row["certified"] = drop_certified(row)
             rows.append(row)
+    metric_cols["certified"] = None
     metrics = [k for k in metric_cols if k not in FIRST_COLUMNS and k not in params]
     flags = ["in_last_sweep"] if expected is not None else []
     return Collected(rows, params, metrics, jobs, meta, flags)
+
+
+def drop_certified(row: Mapping) -> bool | None:
+    """A drop's Monte-Carlo certificate verdict: the AND of every ``certificate.*certified`` flag
+    of the row (SIM: ``certified``; TRIS: ``lu_certified``, ``iu_certified``); ``None`` when
+    the job wrote no certificate (failed, not started, or a scheme without one)."""
+    flags = [v for k, v in row.items()
+             if k.startswith("certificate.") and k.endswith("certified") and isinstance(v, bool)]
+    return all(flags) if flags else None
 
 
 def _meta_keys(meta: Mapping) -> list[str]:
@@ -618,7 +629,8 @@ def summarize(rows: Sequence[Mapping], plot: Mapping) -> list[dict]:
     x = plot["x"]
     for y in plot["y"]:
         metric = y.get("column", y["metric"])
-        groups: dict[tuple, dict] = defaultdict(lambda: {"vals": [], "failed": set(), "statuses": set(), "nan": 0})
+        groups: dict[tuple, dict] = defaultdict(lambda: {"vals": [], "failed": set(), "statuses": set(),
+                                                         "nan": 0, "uncert": 0})
         for r in rows:
             key = (_series_label(r, plot["series"]), r.get(x) if x else r["run_dir"])
             g = groups[key]
@@ -626,6 +638,8 @@ def summarize(rows: Sequence[Mapping], plot: Mapping) -> list[dict]:
                 v = _num(r.get(metric))
                 if v is not None and math.isfinite(v):
                     g["vals"].append(v)
+                    # kept in the mean (a real measurement of that design), flagged everywhere
+                    g["uncert"] += r.get("certified") is False
                 else:
                     g["nan"] += 1
             else:
@@ -637,6 +651,7 @@ def summarize(rows: Sequence[Mapping], plot: Mapping) -> list[dict]:
                 "metric": metric, "series": s, "x": xv, "n": len(g["vals"]), "mean": m, "std": sd,
                 "ci95_lo": lo, "ci95_hi": hi, "n_failed_jobs": len(g["failed"]),
                 "n_nonfinite_drops": g["nan"], "failed_statuses": ";".join(sorted(g["statuses"])),
+                "n_uncertified": g["uncert"],
             })
     return out
 
@@ -715,10 +730,11 @@ def render_figure(summary: Sequence[Mapping], plot: Mapping, hlines: Sequence[Ma
     all_x = _x_sorted(s["x"] for s in summary)
     numeric_x = all(_num(v) is not None for v in all_x)
     pos = (lambda v: _num(v)) if numeric_x else (lambda v: float(all_x.index(v)))
-    n_failed_total = 0
+    n_failed_total = n_uncert_total = 0
     all_series = list(dict.fromkeys(s["series"] for s in summary))
     for p_i, (ax, group) in enumerate(zip(flat, panels)):
         failed_x, failed_n, n_drop, any_good, any_positive = [], 0, 0, False, False
+        uncert_pts, uncert_n = [], 0
         for e_i, y in enumerate(group):
             col = y.get("column", y["metric"])
             items = [s for s in summary if s["metric"] == col]
@@ -743,6 +759,9 @@ def render_figure(summary: Sequence[Mapping], plot: Mapping, hlines: Sequence[Ma
                     if s["n_failed_jobs"] or s["n_nonfinite_drops"]:
                         failed_x.append(pos(s["x"]))
                         failed_n += s["n_failed_jobs"]
+                    if s["n"] > 0 and s.get("n_uncertified"):
+                        uncert_pts.append((pos(s["x"]), s["mean"]))
+                        uncert_n += s["n_uncertified"]
             n_drop += sum(s["n_nonfinite_drops"] for s in items)
         if failed_x:
             tr = blended_transform_factory(ax.transData, ax.transAxes)
@@ -751,6 +770,11 @@ def render_figure(summary: Sequence[Mapping], plot: Mapping, hlines: Sequence[Ma
                 lab += f", {n_drop} non-finite drop(s)"
             ax.plot(failed_x, [0.04] * len(failed_x), "x", color="red", ms=9, mew=2,
                     transform=tr, clip_on=False, label=lab, linestyle="none")
+        if uncert_pts:
+            ax.plot([u[0] for u in uncert_pts], [u[1] for u in uncert_pts], "o", mfc="none",
+                    mec="red", ms=11, mew=1.5, linestyle="none",
+                    label=f"not certified (Monte Carlo): {uncert_n} drop(s)")
+        n_uncert_total = max(n_uncert_total, uncert_n)
         n_failed_total = max(n_failed_total, failed_n)
         for h in hlines:
             if h.get("panel") is None or h["panel"] == p_i:
@@ -779,6 +803,8 @@ def render_figure(summary: Sequence[Mapping], plot: Mapping, hlines: Sequence[Ma
     note = "mean and 95% CI over drops"
     if n_failed_total:
         note += f"; {n_failed_total} failed job(s) marked x"
+    if n_uncert_total:
+        note += f"; {n_uncert_total} uncertified drop(s) ringed red"
     _suptitle(fig, flat, title, note)
     fig.tight_layout()
     return fig
@@ -794,7 +820,7 @@ def _suptitle(fig, flat, title: str, note: str) -> None:
 
 
 SUMMARY_COLUMNS = ["metric", "series", "x", "n", "mean", "std", "ci95_lo", "ci95_hi",
-                   "n_failed_jobs", "n_nonfinite_drops", "failed_statuses"]
+                   "n_failed_jobs", "n_nonfinite_drops", "failed_statuses", "n_uncertified"]
 
 
 def markdown_table(summary: Sequence[Mapping], x_label: str = "x") -> str:
@@ -817,7 +843,10 @@ def markdown_table(summary: Sequence[Mapping], x_label: str = "x") -> str:
                     row.append("")
                 elif s["n"] > 0:
                     lo, hi = s.get("ci95_lo", math.nan), s.get("ci95_hi", math.nan)
-                    row.append(f"{s['mean']:.4g} [{lo:.4g}, {hi:.4g}] ({s['n']})")
+                    cell_text = f"{s['mean']:.4g} [{lo:.4g}, {hi:.4g}] ({s['n']})"
+                    if s.get("n_uncertified"):
+                        cell_text += f" **not certified: {s['n_uncertified']}/{s['n']}**"
+                    row.append(cell_text)
                 else:
                     row.append(f"failed ({s.get('failed_statuses') or 'no finite value'})")
             out.append("| " + " | ".join(row) + " |")

@@ -133,3 +133,39 @@ def test_adhoc_sweep_without_metadata_infers_axes(tmp_path):
 def test_cli_on_empty_dir_fails(tmp_path, capsys):
     assert report.main([str(tmp_path)]) == 2
     assert "no run directories" in capsys.readouterr().err
+
+
+def test_uncertified_drops_are_counted_flagged_and_ringed(tmp_path):
+    """A drop whose Monte-Carlo certificate failed stays in the mean (it is a measurement of that
+    design) and is counted in summary.csv, flagged in table.md and ringed in the figure; the
+    TRIS flags (lu_certified AND iu_certified) and the SIM flag (certified) are both read."""
+    root = tmp_path / "sweep"
+    d = _job(root, "rsma", 0, "optimal", [1.0, 2.0, 3.0, 4.0])
+    m = jio.read_json(d / "metrics.json")
+    m["certificate"] = [{"lu_certified": True, "iu_certified": i != 2} for i in range(N_DROPS)]
+    jio.write_json_atomic(d / "metrics.json", m)
+    d = _job(root, "sim", 0, "converged", [5.0, 6.0, 7.0, 8.0])
+    m = jio.read_json(d / "metrics.json")
+    m["certificate"] = [{"certified": i % 2 == 0} for i in range(N_DROPS)]
+    jio.write_json_atomic(d / "metrics.json", m)
+    _job(root, "mrt", 0, "optimal", [1.0, 1.0, 1.0, 1.0])               # no certificate at all
+    rep = report.make_report(root)
+    rows = _read(rep["csv"])
+    cert = {(r["scheme.name"], r["drop"]): r["certified"] for r in rows}
+    assert [cert[("rsma", str(i))] for i in range(4)] == ["True", "True", "False", "True"]
+    assert [cert[("sim", str(i))] for i in range(4)] == ["True", "False", "True", "False"]
+    assert cert[("mrt", "0")] == ""
+    summ = {r["series"]: r for r in _read(rep["summary"])}
+    assert (int(summ["rsma"]["n_uncertified"]), int(summ["sim"]["n_uncertified"]),
+            int(summ["mrt"]["n_uncertified"])) == (1, 2, 0)
+    assert float(summ["sim"]["mean"]) == 6.5                           # still in the mean
+    table = rep["table"].read_text()
+    assert "not certified: 1/4" in table and "not certified: 2/4" in table
+    c = report.collect(root)
+    plot = report.resolve_plot(c.meta, c.rows, c.params, c.metric_cols)
+    fig = report.render_figure(report.summarize(c.rows, plot), plot)
+    (ax,) = fig.axes
+    (ring,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("not certified")]
+    assert ring.get_label() == "not certified (Monte Carlo): 3 drop(s)"
+    assert sorted(ring.get_ydata()) == [2.5, 6.5]
+    assert "3 uncertified drop(s)" in ax.get_title()
