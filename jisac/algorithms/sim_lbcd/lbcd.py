@@ -806,7 +806,8 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
             # iteration (it takes most of a Sec.-V job's time)
             "norm_comm_trajectory": [
                 {k: tr[k] for k in ("secrecy_throughput", "delta_f", "delta_theta", "eps_outage",
-                                    "penalty")} | {"rules": "".join(r for r, ok in tr["rules"].items() if ok)}
+                                    "penalty")}
+                | {"rules_met": ",".join(r for r, ok in tr["rules"].items() if ok)}
                 for tr in i_comm["trajectory"]],
             "norm_comm_time_s": i_comm["time_s"], "norm_sense_time_s": i_sense["time_s"],
             "norm_degenerate": ",".join(degenerate), "norm_time_s": time.perf_counter() - t0}
