@@ -470,3 +470,37 @@ def test_best_iterate_prefers_outage_feasible_iterates(setup, monkeypatch):
     assert [tr["rules"]["ii"] for tr in res[True]["trajectory"]] == [True, False, False]
     assert res[True]["best_iteration"] == 1
     assert res[False]["best_iteration"] == 3
+
+
+def test_coupling_outage_averages_rician_draws(setup):
+    """The start screen's coupling outage is the mean over independent draws of the Rician
+    inter-layer model (10) (checked against a loop written here), and without scatter
+    (K-factor -> infinity) it agrees with the design-model outage within Monte-Carlo error."""
+    from jisac.channels.sim_coupling import rician_coupling
+
+    s, sy, init, norm = setup
+    # a design and requirement with user 1's outage strictly inside (0, 1) (~0.58 here)
+    d = _replace(init, W_BB=init.W_BB * 0.1, R_AN=init.R_AN * 0.0)
+    s = dataclasses.replace(s, r_min=0.2, csi_error_bound=0.3)
+    key, n, nc = jax.random.PRNGKey(5), 2048, 3
+    s_sc = dataclasses.replace(s, interlayer_rician_k=0.5)
+    got = L.coupling_outage_probabilities(sy, d, s_sc, key, n, nc)
+    kappa = 0.5 / 1.5
+    ref = []
+    for k in jax.random.split(key, nc):
+        k_h, k_mc = jax.random.split(k)
+        h = rician_coupling(k_h, sy.h_inter, kappa)
+        ref.append(L.outage_probabilities(
+            SimSystemLike(sy, h), d, s_sc, k_mc, n))
+    np.testing.assert_allclose(got, np.mean(ref, axis=0), rtol=0, atol=1e-12)
+    s_los = dataclasses.replace(s, interlayer_rician_k=1e12)
+    p_c = L.coupling_outage_probabilities(sy, d, s_los, key, n, 4)
+    p_d = L.outage_probabilities(sy, d, s_los, jax.random.PRNGKey(6), n)
+    assert np.any((p_d > 0.02) & (p_d < 0.98)), p_d       # the check below must discriminate
+    sd = np.sqrt(np.maximum(p_d * (1 - p_d), 1e-4) * (1 / n + 1 / (4 * n)))
+    assert np.all(np.abs(p_c - p_d) <= 5 * sd + 1e-12), (p_c, p_d)
+
+
+def SimSystemLike(system, h_inter):
+    import equinox as eqx
+    return eqx.tree_at(lambda t: t.h_inter, system, h_inter)

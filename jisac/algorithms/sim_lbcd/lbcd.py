@@ -50,6 +50,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -83,6 +84,7 @@ STATUS_RANK = {"closed_form": 0, "converged": 0, "max_iterations": 1, "discretiz
                "block_failure": 3, "failed": 4}
 START_NAMES = ("paper", "sensing")
 SELECT_OUTAGE_DRAWS = 2048        # Monte-Carlo draws of the outage screen between starts
+SELECT_COUPLING_DRAWS = 16        # Rician inter-layer draws (10) of that screen
 # Normalisation runs use a fixed key so every scheme of a sweep sees the same R_max / CRB_min.
 NORM_KEY_SEED = 0x4E4F524D
 
@@ -322,6 +324,26 @@ def _outage_kernel(s: SimScenario, n_draws: int):
     return jax.jit(prob)
 
 
+def coupling_outage_probabilities(system: SimSystem, design: SimDesign, s: SimScenario, key,
+                                  n_draws: int, n_couplings: int) -> np.ndarray:
+    """Per-user secrecy outage averaged over ``n_couplings`` draws of the Rician inter-layer
+    model (10) around the design model's ``h_inter`` (``n_draws`` CSI-error draws each, as
+    :func:`outage_probabilities`): the outage a design can expect when the true coupling is
+    any realisation of (10), which the design model (9) does not know. One layer (no
+    coupling) or ``n_couplings = 0``: the design-model value."""
+    if s.n_layers == 1 or n_couplings == 0 or system.h_inter.shape[0] == 0:
+        return outage_probabilities(system, design, s, key, n_draws)
+    from ...channels.sim_coupling import rician_coupling
+
+    kappa = s.interlayer_rician_k / (1.0 + s.interlayer_rician_k)
+    out = []
+    for k in jax.random.split(key, n_couplings):
+        k_h, k_mc = jax.random.split(k)
+        sy = eqx.tree_at(lambda t: t.h_inter, system, rician_coupling(k_h, system.h_inter, kappa))
+        out.append(outage_probabilities(sy, design, s, k_mc, n_draws))
+    return np.mean(out, axis=0)
+
+
 def outage_probabilities(system: SimSystem, design: SimDesign, s: SimScenario, key,
                          n_draws: int) -> np.ndarray:
     """``P(R_k^sec < R_min)`` per user by Monte Carlo on the *design* inter-layer model, with the
@@ -393,12 +415,14 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
     (:func:`start_designs`; all with the same ``key`` and normalisers) and the run with the best
     final design is returned, ranked by: feasible (power/energy/time within ``feas_rtol``, (23h)
     met) first; then, for a robust run, secrecy outage ``max_k P_k <= eps_out`` on
-    ``SELECT_OUTAGE_DRAWS`` Monte-Carlo draws (design model, the rule-(ii) kernel); then the
+    ``SELECT_OUTAGE_DRAWS`` Monte-Carlo draws, both on the design model (the rule-(ii) kernel)
+    and averaged over ``SELECT_COUPLING_DRAWS`` draws of the Rician inter-layer model (10)
+    (:func:`coupling_outage_probabilities`); then the
     larger final utility; ties keep the earlier start. ``info`` is that run's, plus ``start``
     (its name) and ``starts`` (per start: ``utility``, ``utility_continuous``,
     ``secrecy_throughput``, ``crb_total``, ``status``, ``iterations``, ``feasible``,
-    ``outage_ok``, ``outage``, ``time_s``); ``time_s`` is the total. Arguments as
-    :func:`_lbcd_run`.
+    ``outage_ok``, ``outage``, ``outage_coupling``, ``time_s``); ``time_s`` is the total.
+    Arguments as :func:`_lbcd_run`.
     """
     st = settings or LbcdSettings()
     kw = dict(alpha=alpha, robust=robust, key=key, max_iter=max_iter, tol=tol,
@@ -423,13 +447,18 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
                         and reconfiguration_violation(d, s) <= 1e-9 * max(s.delta_phi, 1.0))
         # a robust run must also keep its secrecy-outage target (11): screened by Monte Carlo on
         # the design model (the job's certificate re-checks the returned design on 1e5 draws)
-        p_out = None
+        p_out = p_cpl = None
         if robust and check_outage and st.outage_draws > 0:
-            p_out = outage_probabilities(system, d, s, jax.random.fold_in(key, 0x5354),
-                                         max(st.outage_draws, SELECT_OUTAGE_DRAWS))
-        outage_ok = p_out is None or bool(np.max(p_out) <= s.eps_out + st.outage_tol)
+            k_sel = jax.random.fold_in(key, 0x5354)
+            n_sel = max(st.outage_draws, SELECT_OUTAGE_DRAWS)
+            p_out = outage_probabilities(system, d, s, k_sel, n_sel)
+            p_cpl = coupling_outage_probabilities(system, d, s, jax.random.fold_in(k_sel, 1),
+                                                  n_sel, SELECT_COUPLING_DRAWS)
+        outage_ok = p_out is None or bool(max(np.max(p_out), np.max(p_cpl))
+                                          <= s.eps_out + st.outage_tol)
         runs.append({"start": name, "utility": inf["utility"], "outage_ok": outage_ok,
                      "outage": None if p_out is None else p_out.tolist(),
+                     "outage_coupling": None if p_cpl is None else p_cpl.tolist(),
                      "utility_continuous": inf["utility_continuous"],
                      "secrecy_throughput": inf["secrecy_throughput"],
                      "crb_total": inf["crb_total"], "status": inf["status"],
