@@ -446,7 +446,8 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
         feasible = bool(_violation(d, s) <= st.feas_rtol
                         and reconfiguration_violation(d, s) <= 1e-9 * max(s.delta_phi, 1.0))
         # a robust run must also keep its secrecy-outage target (11): screened by Monte Carlo on
-        # the design model (the job's certificate re-checks the returned design on 1e5 draws)
+        # the design model and under the Rician coupling model (10) (the job's certificate
+        # re-checks the returned design on 1e5 draws at the drop's coupling realisation)
         p_out = p_cpl = None
         if robust and check_outage and st.outage_draws > 0:
             k_sel = jax.random.fold_in(key, 0x5354)
