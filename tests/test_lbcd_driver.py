@@ -497,6 +497,8 @@ def test_coupling_outage_averages_rician_draws(setup):
     p_c = L.coupling_outage_probabilities(sy, d, s_los, key, n, 4)
     p_d = L.outage_probabilities(sy, d, s_los, jax.random.PRNGKey(6), n)
     assert np.any((p_d > 0.02) & (p_d < 0.98)), p_d       # the check below must discriminate
+    # standard error of the difference of two independent binomial estimates (n and 4n draws);
+    # 5 sigma: a false alarm probability ~6e-7 per user; atol above: the same draws, round-off
     sd = np.sqrt(np.maximum(p_d * (1 - p_d), 1e-4) * (1 / n + 1 / (4 * n)))
     assert np.all(np.abs(p_c - p_d) <= 5 * sd + 1e-12), (p_c, p_d)
 
