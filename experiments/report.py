@@ -629,8 +629,8 @@ def summarize(rows: Sequence[Mapping], plot: Mapping) -> list[dict]:
     x = plot["x"]
     for y in plot["y"]:
         metric = y.get("column", y["metric"])
-        groups: dict[tuple, dict] = defaultdict(lambda: {"vals": [], "failed": set(), "statuses": set(),
-                                                         "nan": 0, "uncert": 0})
+        groups: dict[tuple, dict] = defaultdict(lambda: {"vals": [], "failed": set(),
+                                                         "statuses": set(), "nan": 0, "uncert": 0})
         for r in rows:
             key = (_series_label(r, plot["series"]), r.get(x) if x else r["run_dir"])
             g = groups[key]

@@ -183,8 +183,8 @@ class LbcdParams:
         starts = self.starts
         if (isinstance(starts, str) or not isinstance(starts, (list, tuple)) or not starts
                 or len(set(starts)) != len(starts) or not set(starts) <= set(_LBCD_STARTS)):
-            raise ConfigError("scheme.starts", starts,
-                              f"must be a non-empty list of distinct names from {list(_LBCD_STARTS)}")
+            raise ConfigError("scheme.starts", starts, "must be a non-empty list of distinct "
+                              f"names from {list(_LBCD_STARTS)}")
         object.__setattr__(self, "starts", tuple(starts))
         if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float))
                                        or not 0.0 <= self.alpha <= 1.0):

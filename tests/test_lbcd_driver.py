@@ -380,7 +380,8 @@ def test_starting_points_best_final_design_kept(setup, monkeypatch):
     assert L.reconfiguration_violation(init, s) <= 1e-9 * max(s.delta_phi, 1.0)
     kw = dict(alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), blocks=stubs(), max_iter=2)
     single = {n: L.lbcd(sy, s, init=d, settings=st, **kw)[1]["utility"] for n, d in starts.items()}
-    assert single["paper"] != pytest.approx(single["sensing"], rel=1e-6)   # the test must discriminate
+    # the test must discriminate between the starts
+    assert single["paper"] != pytest.approx(single["sensing"], rel=1e-6)
     d, info = L.lbcd(sy, s, settings=st, **kw)
     want = max(single, key=single.get)
     assert info["start"] == want
@@ -392,7 +393,8 @@ def test_starting_points_best_final_design_kept(setup, monkeypatch):
         assert rec[n]["feasible"] is True
     # one start only: Algorithm 1 verbatim, the paper start
     _, info1 = L.lbcd(sy, s, settings=dataclasses.replace(st, starts=("paper",)), **kw)
-    assert info1["start"] == "paper" and info1["utility"] == pytest.approx(single["paper"], rel=1e-12)
+    assert info1["start"] == "paper"
+    assert info1["utility"] == pytest.approx(single["paper"], rel=1e-12)
 
 
 @pytest.mark.parametrize("bad", [(), ("paper", "paper"), ("svd",)])
@@ -490,8 +492,7 @@ def test_coupling_outage_averages_rician_draws(setup):
     for k in jax.random.split(key, nc):
         k_h, k_mc = jax.random.split(k)
         h = rician_coupling(k_h, sy.h_inter, kappa)
-        ref.append(L.outage_probabilities(
-            SimSystemLike(sy, h), d, s_sc, k_mc, n))
+        ref.append(L.outage_probabilities(_with_h_inter(sy, h), d, s_sc, k_mc, n))
     np.testing.assert_allclose(got, np.mean(ref, axis=0), rtol=0, atol=1e-12)
     s_los = dataclasses.replace(s, interlayer_rician_k=1e12)
     p_c = L.coupling_outage_probabilities(sy, d, s_los, key, n, 4)
@@ -503,6 +504,6 @@ def test_coupling_outage_averages_rician_draws(setup):
     assert np.all(np.abs(p_c - p_d) <= 5 * sd + 1e-12), (p_c, p_d)
 
 
-def SimSystemLike(system, h_inter):
+def _with_h_inter(system, h_inter):
     import equinox as eqx
     return eqx.tree_at(lambda t: t.h_inter, system, h_inter)

@@ -7,10 +7,11 @@ Python (no ``vmap``), then stacked along the leading drop axis.
 ``info``: ``status`` (worst over drops, order ``jisac.algorithms.sim_lbcd.lbcd.STATUS_RANK``),
 ``solver_status`` (per drop), ``iterations`` (per drop), ``objective_history`` (per drop: merit
 of the best iterate after each iteration), ``utility`` (per drop, design model, after
-discretisation), ``drops`` (per-drop summaries: stop reason, rules, normalisers with the alpha = 0 run's
-trajectory, constraint violations, timings, the chosen ``start`` and every start's result
-``starts``, the per-iteration ``trajectory`` (U, S, CRB, f_aug, penalty, rule values) and the
-per-block-call ``block_log`` (status, accepted, reason, f before/after, time)), ``details`` (the full per-drop ``lbcd`` info). ``scheme=sl_ris``
+discretisation), ``drops`` (per-drop summaries: stop reason, rules, normalisers with the
+alpha = 0 run's trajectory, constraint violations, timings, the chosen ``start`` and every
+start's result ``starts``, the per-iteration ``trajectory`` (U, S, CRB, f_aug, penalty, rule
+values) and the per-block-call ``block_log`` (status, accepted, reason, f before/after, time)),
+``details`` (the full per-drop ``lbcd`` info). ``scheme=sl_ris``
 designs on a different system: its ``info`` also carries ``system`` (the batched single-layer
 ``SimSystem``) and ``scenario`` (its ``SimScenario``), which the job must evaluate against.
 """
@@ -43,7 +44,8 @@ def _common(s: SimScenario, params):
     alpha = s.alpha if params.alpha is None else float(params.alpha)
     norm = None if params.r_max is None else Normalizers(float(params.r_max), float(params.crb_min))
     kw = dict(alpha=alpha, norm=norm, max_iter=params.max_iterations, tol=params.tol,
-              discretize=params.discretize, settings=LbcdSettings(order=params.order, starts=params.starts))
+              discretize=params.discretize,
+              settings=LbcdSettings(order=params.order, starts=params.starts))
     return kw
 
 

@@ -760,7 +760,8 @@ def sensing_only_cached(system: SimSystem, s: SimScenario, init: SimDesign, *,
     ``init``'s sensing phases, tol, Block A and its settings). Returns ``(design, info)``."""
     from .sensing_only import sensing_only_design
 
-    block_a = None if blocks is None else blocks["A"]
+    # blocks=None and an explicit default Block A are the same block: one cache entry for both
+    block_a = (default_blocks() if blocks is None else blocks)["A"]
     kw = settings.block_kwargs.get("A")
     ck = (_system_digest(system), _system_digest(init.theta_sense),
           dataclasses.replace(s, alpha=0.0), tol, id(block_a), repr(sorted(dict(kw or {}).items())))
