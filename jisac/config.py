@@ -7,6 +7,7 @@ scenario kind -- and raises :class:`ConfigError` naming the key before any compi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ from .config_errors import ConfigError
 from .scenarios import SimScenario, TrisScenario, scenario_from_dict, scenario_to_dict
 from .schemes import scheme_from_dict
 
+#: scenario keys read only by paper 004's discretisation phase (31)-(32), not by the continuous
+#: L-BCD iterations: :meth:`JobConfig.design_seed` leaves them out
+DISCRETIZATION_ONLY_KEYS = ("phase_bits",)
 TOP_LEVEL_KEYS = {"scenario", "scheme", "seed", "n_drops", "mc_draws", "mc_chunk", "x64", "sweep"}
 
 
@@ -52,6 +56,21 @@ class JobConfig:
         """
         d = self.to_dict()
         d.pop("sweep", None)
+        return _hash_seed(d)
+
+    def design_seed(self) -> int:
+        """Seed of the design stream: :meth:`job_seed` with the scenario keys that only the
+        discretisation phase reads (``DISCRETIZATION_ONLY_KEYS``: paper 004's phase resolution
+        ``phase_bits``) set to their defaults. Jobs that differ only in the phase resolution
+        then run the same continuous L-BCD (cached in process, so a Fig.-9 sweep solves it once
+        per drop) and differ only in its discretisation; at the default resolution the design
+        seed is the job seed."""
+        d = self.to_dict()
+        d.pop("sweep", None)
+        defaults = {f.name: f.default for f in dataclasses.fields(type(self.scenario))}
+        for k in DISCRETIZATION_ONLY_KEYS:
+            if k in d["scenario"] and k in defaults:
+                d["scenario"][k] = defaults[k]
         return _hash_seed(d)
 
     def paired_scenario_keys(self) -> tuple[str, ...]:

@@ -173,7 +173,10 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
     s = job.scenario
     t0 = time.perf_counter()
     key = jax.random.PRNGKey(job.job_seed())
-    _, k_des, k_cert = jax.random.split(key, 3)
+    _, _, k_cert = jax.random.split(key, 3)
+    # the design stream ignores keys only the discretisation reads (design_seed == job_seed at
+    # their defaults): a phase-resolution sweep shares its continuous solves
+    _, k_des, _ = jax.random.split(jax.random.PRNGKey(job.design_seed()), 3)
     # drops from the scenario-only seed: every scheme of a sweep point sees the same channels
     k_sys = jax.random.PRNGKey(job.drops_seed())
     realize, evaluate, certify, design_arrays = _pipeline(job)
@@ -218,6 +221,7 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
         "design_info": to_jsonable({k: v for k, v in info.items() if k not in _INFO_KEYS
                                     and _jsonable(v)}),
         "job_seed": job.job_seed(),
+        "design_seed": job.design_seed(),
         "drops_seed": job.drops_seed(),
         "scenario": s.kind,
         "scheme": job.scheme.name,

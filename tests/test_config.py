@@ -142,6 +142,22 @@ def test_drops_seed_paired_along_the_sweep_axes():
     assert job_from_dict(c).drops_seed() == job_from_dict(d).drops_seed()
 
 
+def test_design_seed_ignores_only_the_phase_resolution():
+    """Paper 004's phase resolution enters only the discretisation, so jobs that differ only in
+    ``phase_bits`` share the design stream (and the cached continuous L-BCD); at the default
+    resolution the design seed is the job seed; every other key still changes it."""
+    def job(**over):
+        return job_from_dict(_cfg("sim_isac", **over))
+
+    a, b = job(), job(phase_bits=5)
+    assert a.scenario.phase_bits == 3 and a.design_seed() == a.job_seed()
+    assert b.design_seed() == a.design_seed() and b.job_seed() != a.job_seed()
+    assert job(p_bs_max_dbm=20.0).design_seed() != a.design_seed()
+    assert job(p_bs_max_dbm=20.0, phase_bits=5).design_seed() == job(p_bs_max_dbm=20.0).design_seed()
+    t = job_from_dict(_cfg())                     # TRIS scenario: no such key
+    assert t.design_seed() == t.job_seed()
+
+
 def test_run_job_realises_the_same_drops_for_every_scheme():
     """Two jobs that differ only in the scheme's parameters design on the same channel estimates
     (design.npz H_hat) and record the same drops_seed, but different job seeds."""

@@ -507,3 +507,37 @@ def test_coupling_outage_averages_rician_draws(setup):
 def _with_h_inter(system, h_inter):
     import equinox as eqx
     return eqx.tree_at(lambda t: t.h_inter, system, h_inter)
+
+
+def test_continuous_phase_shared_across_phase_resolutions(setup):
+    """The continuous iterations do not read ``phase_bits``: runs that differ only in it share
+    one cached continuous solve, each discretised onto its own grid, and the cached result is
+    the one a fresh run computes."""
+    s, sy, init, norm = setup
+    st = L.LbcdSettings(starts=("paper",))
+    kw = dict(alpha=0.5, norm=norm, key=jax.random.PRNGKey(5), max_iter=1, settings=st)
+    s2, s4 = dataclasses.replace(s, phase_bits=2), dataclasses.replace(s, phase_bits=4)
+    L._CONTINUOUS_CACHE.clear()
+    d2, i2 = L.lbcd(sy, s2, **kw)
+    d4, i4 = L.lbcd(sy, s4, **kw)
+    assert i2["continuous_cached"] is False and i4["continuous_cached"] is True
+    c2, c4 = i2["design_continuous"], i4["design_continuous"]
+    for f in ("theta_comm", "theta_sense", "theta_ce", "W_RF", "W_BB", "R_AN", "tau"):
+        np.testing.assert_array_equal(np.asarray(getattr(c2, f)), np.asarray(getattr(c4, f)))
+    assert i2["utility_continuous"] == i4["utility_continuous"]
+    for d, b in ((d2, 2), (d4, 4)):
+        for f in ("theta_comm", "theta_sense", "theta_ce"):
+            th = np.asarray(getattr(d, f))
+            np.testing.assert_allclose(np.asarray(quantize_phases(th, b)), th, atol=1e-9)
+    assert not np.allclose(np.asarray(d2.theta_comm), np.asarray(d4.theta_comm))
+    # the cached continuous solve is the one a fresh run computes
+    L._CONTINUOUS_CACHE.clear()
+    d4b, i4b = L.lbcd(sy, s4, **kw)
+    assert i4b["continuous_cached"] is False
+    for f in ("theta_comm", "theta_sense", "W_RF", "W_BB", "R_AN", "tau", "p_comm"):
+        np.testing.assert_allclose(np.asarray(getattr(d4b, f)), np.asarray(getattr(d4, f)),
+                                   rtol=1e-9, atol=1e-12)
+    assert i4b["utility"] == pytest.approx(i4["utility"], rel=1e-9, abs=1e-12)
+    # any other difference (here the key) is a new solve
+    _, i_other = L.lbcd(sy, s2, **{**kw, "key": jax.random.PRNGKey(6)})
+    assert i_other["continuous_cached"] is False

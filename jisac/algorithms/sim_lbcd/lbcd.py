@@ -42,6 +42,7 @@ Model and choices (written up in ``docs/derivations/sim_lbcd.md``, section "Algo
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -481,20 +482,90 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
               settings: LbcdSettings | None = None, blocks: Mapping[str, Callable] | None = None,
               active_blocks: str | None = None, check_outage: bool = True
               ) -> tuple[SimDesign, dict]:
-    """One Algorithm-1 run from ``init`` (``None``: :func:`initial_design`).
+    """One Algorithm-1 run from ``init`` (``None``: :func:`initial_design`): the continuous
+    iterations (:func:`_lbcd_continuous`), then the discretisation (31)-(32) of the best iterate
+    onto ``s.phase_bits`` bits (:func:`_discretize_best`).
+
+    The continuous phase does not depend on ``s.phase_bits``, so with the default blocks it is
+    cached in process per (system, ``init``, scenario up to ``phase_bits``, alpha, normalisers,
+    key and every setting): the points of a phase-resolution sweep (004 Fig. 9) share one
+    continuous solve per drop and start (``info["continuous_cached"]``).
+    """
+    t_start = time.perf_counter()
+    kw = dict(alpha=alpha, norm=norm, robust=robust, key=key, max_iter=max_iter, tol=tol,
+              init=init, settings=settings, blocks=blocks, active_blocks=active_blocks,
+              check_outage=check_outage)
+    ck = None
+    if blocks is None and default_blocks is _LIBRARY_DEFAULT_BLOCKS:
+        # only the library's own blocks are cached (a test that patches default_blocks is not)
+        st = settings or LbcdSettings()
+        ck = (_system_digest(system), None if init is None else _system_digest(init),
+              dataclasses.replace(s, phase_bits=_CONTINUOUS_KEY_BITS), float(alpha),
+              None if norm is None else (float(norm.r_max), float(norm.crb_min)), bool(robust),
+              _key_digest(key),
+              max_iter, tol, st, active_blocks, bool(check_outage))
+    if ck is not None and ck in _CONTINUOUS_CACHE:
+        best, info = _CONTINUOUS_CACHE[ck]
+        info = _copy_info(info) | {"continuous_cached": True}
+    else:
+        best, info = _lbcd_continuous(system, s, **kw)
+        info["continuous_cached"] = False
+        if ck is not None:
+            if len(_CONTINUOUS_CACHE) > 32:
+                _CONTINUOUS_CACHE.clear()
+            _CONTINUOUS_CACHE[ck] = (best, _copy_info(info))
+    info["continuous_time_s"] = info.pop("time_s")
+    final, info = _discretize_best(system, s, best, info, discretize=discretize, blocks=blocks)
+    info["time_s"] = time.perf_counter() - t_start
+    return final, info
+
+
+# the continuous phase's cache ignores the phase resolution (only the discretisation uses it):
+# every scenario is keyed with this value of ``phase_bits``
+_CONTINUOUS_KEY_BITS = 1
+_CONTINUOUS_CACHE: dict = {}
+_LIBRARY_DEFAULT_BLOCKS = default_blocks
+
+
+def _key_digest(key) -> str:
+    """Digest of a JAX PRNG key, raw (uint32) or typed."""
+    if jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return _system_digest(key)
+
+
+def _copy_info(info: dict) -> dict:
+    """A copy of a run's ``info`` that callers may mutate without touching the cached one
+    (the designs inside are immutable JAX pytrees and are shared)."""
+    return {k: v if isinstance(v, SimDesign) else copy.deepcopy(v) for k, v in info.items()}
+
+
+def _lbcd_continuous(system: SimSystem, s: SimScenario, *, alpha,
+                     norm: Normalizers | None = None, robust: bool = True, key,
+                     max_iter: int | None = None, tol: float = 1e-3,
+                     init: SimDesign | None = None, settings: LbcdSettings | None = None,
+                     blocks: Mapping[str, Callable] | None = None,
+                     active_blocks: str | None = None, check_outage: bool = True
+                     ) -> tuple[SimDesign, dict]:
+    """The continuous iterations of one Algorithm-1 run from ``init`` (``None``:
+    :func:`initial_design`); returns the best iterate and ``info`` (below, without the
+    discretisation entries, which :func:`_discretize_best` adds).
 
     ``norm=None``: ``R_max`` and ``CRB_min`` from the communication-only (alpha = 0) L-BCD run and
     the sensing-only design (:func:`compute_normalizers`, cached).
     ``active_blocks``: subset of ``order`` to run (baselines CF/SF); ``blocks``: override the
     block functions (tests).
 
-    ``info``: ``status`` (``converged`` | ``max_iterations`` | ``block_failure`` |
-    ``discretize_failed``), ``stop_reason``, ``iterations``, ``objective_history`` (merit of the
+    ``info``: ``status`` (``converged`` | ``max_iterations`` | ``block_failure``),
+    ``stop_reason``, ``iterations``, ``best_iteration``, ``objective_history`` (merit of the
     best iterate after each iteration), ``initial_utility``, ``trajectory`` (per iteration: U,
     f_aug, P, lambda, rules (i)-(iv) values and flags), ``block_log`` (per block call: status,
-    accepted, reason, f before/after), ``rules`` (final flags), ``norm``, ``utility`` (final,
-    after discretisation), ``utility_continuous``, ``secrecy_throughput``, ``crb_total``,
-    ``constraints``, ``lambda_phi``, ``time_s``.
+    accepted, reason, f before/after), ``rules`` (final flags), ``norm``, ``alpha``, ``robust``,
+    ``utility_continuous``, ``lambda_phi``, ``time_s``, ``design_continuous`` (the best
+    iterate), ``ce_report`` (Block E's last training-time requirement). :func:`_lbcd_run` adds
+    ``utility`` (after discretisation), ``secrecy_throughput``, ``crb_total``, ``constraints``,
+    ``discretization``, ``ce_requirement`` (status ``discretize_failed`` when it fails),
+    ``continuous_cached`` and ``continuous_time_s``.
     """
     t_start = time.perf_counter()
     st = settings or LbcdSettings()
@@ -650,6 +721,39 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
     status = {"all_rules": "converged", "max_iterations": "max_iterations",
               "block_failure": "block_failure"}[stop_reason]
     u_cont, _, _ = _evaluate(system, best, s, alpha, norm)
+    info = {
+        "status": status,
+        "stop_reason": stop_reason,
+        "iterations": t,
+        "best_iteration": best_t,
+        "objective_history": history,
+        "initial_utility": u0,
+        "trajectory": trajectory,
+        "block_log": block_log,
+        "rules": rules,
+        "norm": {"r_max": norm.r_max, "crb_min": norm.crb_min, **norm_info},
+        "alpha": alpha,
+        "robust": robust,
+        "utility_continuous": u_cont,
+        "lambda_phi": lam,
+        "time_s": time.perf_counter() - t_start,
+        "design_continuous": best,
+        "ce_report": ce_report,
+    }
+    return best, info
+
+
+def _discretize_best(system: SimSystem, s: SimScenario, best: SimDesign, info: dict, *,
+                     discretize: bool, blocks: Mapping[str, Callable] | None):
+    """The discretisation phase of Algorithm 1 ((31) projection onto ``s.phase_bits`` bits,
+    then the local search (32)) on the best continuous iterate; completes ``info`` with
+    ``utility``, ``secrecy_throughput``, ``crb_total``, ``constraints`` (of the returned design),
+    ``discretization`` and ``ce_requirement``. A failed discretisation returns ``best``."""
+    blocks = dict(default_blocks() if blocks is None else blocks)
+    info = dict(info)
+    alpha = info["alpha"]
+    norm = Normalizers(float(info["norm"]["r_max"]), float(info["norm"]["crb_min"]))
+    status = info["status"]
     final, disc_info = best, {"status": "skipped"}
     if discretize and "discretize" in blocks:
         try:
@@ -664,30 +768,10 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
             if status == "converged":
                 status = "discretize_failed"
     u_fin, S_fin, crb_fin = _evaluate(system, final, s, alpha, norm)
-    info = {
-        "status": status,
-        "stop_reason": stop_reason,
-        "iterations": t,
-        "best_iteration": best_t,
-        "objective_history": history,
-        "initial_utility": u0,
-        "trajectory": trajectory,
-        "block_log": block_log,
-        "rules": rules,
-        "norm": {"r_max": norm.r_max, "crb_min": norm.crb_min, **norm_info},
-        "alpha": alpha,
-        "robust": robust,
-        "utility": u_fin,
-        "utility_continuous": u_cont,
-        "secrecy_throughput": S_fin,
-        "crb_total": crb_fin,
-        "constraints": constraint_violations(final, s),
-        "discretization": {k: v for k, v in disc_info.items() if _jsonable_scalar(v)},
-        "lambda_phi": lam,
-        "time_s": time.perf_counter() - t_start,
-        "design_continuous": best,
-        "ce_requirement": _ce_summary(ce_report, final),
-    }
+    info.update(status=status, utility=u_fin, secrecy_throughput=S_fin, crb_total=crb_fin,
+                constraints=constraint_violations(final, s),
+                discretization={k: v for k, v in disc_info.items() if _jsonable_scalar(v)},
+                ce_requirement=_ce_summary(info.pop("ce_report"), final))
     return final, info
 
 
@@ -764,7 +848,8 @@ def sensing_only_cached(system: SimSystem, s: SimScenario, init: SimDesign, *,
     block_a = (default_blocks() if blocks is None else blocks)["A"]
     kw = settings.block_kwargs.get("A")
     ck = (_system_digest(system), _system_digest(init.theta_sense),
-          dataclasses.replace(s, alpha=0.0), tol, id(block_a), repr(sorted(dict(kw or {}).items())))
+          dataclasses.replace(s, alpha=0.0, phase_bits=_CONTINUOUS_KEY_BITS), tol, id(block_a),
+          repr(sorted(dict(kw or {}).items())))
     if ck not in _SENSE_CACHE:
         if len(_SENSE_CACHE) > 64:
             _SENSE_CACHE.clear()
@@ -805,7 +890,8 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     # the normalisers depend neither on the job's alpha (their runs fix alpha = 0 and the
     # sensing-only problem) nor on lbcd's starting points (their runs pass ``init``): every
     # point of an alpha sweep (Fig. 2) shares them
-    ck = (_system_digest(system), dataclasses.replace(s, alpha=0.0), robust, max_iter, tol,
+    ck = (_system_digest(system),
+          dataclasses.replace(s, alpha=0.0, phase_bits=_CONTINUOUS_KEY_BITS), robust, max_iter, tol,
           dataclasses.replace(st, starts=("paper",)),
           None if blocks is None else tuple(sorted((k, id(v)) for k, v in blocks.items())))
     if use_cache and ck in _NORM_CACHE:
