@@ -89,8 +89,8 @@ class JobConfig:
         along a figure's x axis and series (common random numbers: the drops then differ only
         through the swept parameter itself, e.g. the LU fading of paper 000 is the same at every
         P_t; a swept shape such as N draws new channels anyway). Outside a figure sweep every
-        scenario key enters. The design and certification streams still come from
-        :meth:`job_seed`.
+        scenario key enters. The design stream comes from :meth:`design_seed`, the
+        certification stream from :meth:`job_seed`.
         """
         d = self.to_dict()
         scen = {k: v for k, v in d["scenario"].items() if k not in self.paired_scenario_keys()}

@@ -8,7 +8,7 @@ certification runs drop by drop (each already a batched Monte-Carlo kernel).
 ``metrics`` layout (``docs/run_directory.md``): scalar summaries are means over drops, the
 ``drops`` list holds every drop's full metric dict, ``certificate`` a list with one entry per
 drop, plus ``status`` (worst status over drops), ``iterations``, ``objective_history``,
-``solver_status``, ``job_seed``.
+``solver_status``, ``job_seed``, ``design_seed``, ``drops_seed``.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ _SUMMARY_KEYS = ("status", "stop_reason", "iterations", "best_iteration", "utili
                  "utility_continuous", "initial_utility", "secrecy_throughput", "crb_total",
                  "rules", "norm", "constraints", "discretization", "lambda_phi", "time_s",
                  "n_elements", "alpha", "robust", "ce_requirement", "start", "starts",
-                 "trajectory", "block_log")
+                 "trajectory", "block_log", "continuous_cached", "continuous_time_s")
 
 
 def _drop(tree, i):

@@ -422,7 +422,8 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
     larger final utility; ties keep the earlier start. ``info`` is that run's, plus ``start``
     (its name) and ``starts`` (per start: ``utility``, ``utility_continuous``,
     ``secrecy_throughput``, ``crb_total``, ``status``, ``iterations``, ``feasible``,
-    ``outage_ok``, ``outage``, ``outage_coupling``, ``time_s``); ``time_s`` is the total.
+    ``outage_ok``, ``outage``, ``outage_coupling``, ``time_s``, ``continuous_cached``);
+    ``time_s`` is the total.
     Arguments as :func:`_lbcd_run`.
     """
     st = settings or LbcdSettings()
@@ -465,7 +466,7 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
                      "secrecy_throughput": inf["secrecy_throughput"],
                      "crb_total": inf["crb_total"], "status": inf["status"],
                      "iterations": inf["iterations"], "feasible": feasible,
-                     "time_s": inf["time_s"]})
+                     "time_s": inf["time_s"], "continuous_cached": inf["continuous_cached"]})
         rank = (feasible, outage_ok, inf["utility"])
         if best is None or rank > best[0]:
             best = (rank, name, d, inf)
