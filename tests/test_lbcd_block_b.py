@@ -10,7 +10,8 @@ import pytest
 
 from jisac.algorithms.sim_lbcd import block_b as bb
 from jisac.algorithms.sim_lbcd._layers import (SLACK_WEIGHT, beamforming_layer, beamforming_problem,
-                                               solve_beamforming_direct, solve_beamforming_layer)
+                                               scale_lmi_parameters, solve_beamforming_direct,
+                                               solve_beamforming_layer)
 from jisac.designs.sim import design_mrt
 from jisac.hardware.sim import sim_cascade
 from jisac.scenarios import SimScenario
@@ -113,6 +114,11 @@ def test_layer_matches_complex_cvxpy(inst):
     Vd, Zd, sld, st = solve_beamforming_direct(beamforming_problem(M, K, he.shape[0], True,
                                                                    float(gamma)), params, "CLARABEL")
     assert st == "optimal" and abs(value(Vd, Zd, sld) - v_ref) < 1e-6 * max(1, abs(v_ref))
+    # the LMI scaled by 1/||h_k|| (block B's default) is the same constraint: same optimum
+    bls = beamforming_layer(M, K, he.shape[0], True, float(gamma), lmi_scaled=True)
+    Vs, Zs, sls = solve_beamforming_layer(bls, scale_lmi_parameters(params, K),
+                                          {"solve_method": "Clarabel"})
+    assert abs(value(Vs, Zs, sls) - v_ref) < 1e-6 * max(1, abs(v_ref))
     # layer solution feasible for the complex model: PSD, power, robust SINR (sampled boundary)
     assert min(np.linalg.eigvalsh(x).min() for x in (*V, Z)) > -1e-7
     assert np.trace(V.sum(0) + Z).real <= 1 + 1e-7

@@ -45,7 +45,7 @@ from ...convex.embedding import hermitian_from_layer, hermitian_variable
 
 __all__ = ["SLACK_WEIGHT", "BeamformingLayer", "BeamformingProblem", "beamforming_layer",
            "beamforming_problem", "solve_beamforming_layer", "solve_beamforming_direct",
-           "herm_param_values"]
+           "herm_param_values", "scale_lmi_parameters"]
 
 #: penalty (per nat of objective) on one bit/s/Hz of violation of the linearised outage
 #: constraint; an exact-penalty weight as long as its multiplier stays below it.
@@ -62,6 +62,7 @@ class BeamformingLayer(NamedTuple):
     robust: bool
     gamma: float
     m_perp: int = 0
+    lmi_scaled: bool = False
 
 
 def herm_param_values(G) -> tuple:
@@ -75,7 +76,7 @@ def herm_param_values(G) -> tuple:
 
 @functools.lru_cache(maxsize=None)
 def beamforming_layer(m: int, k: int, e: int, robust: bool, gamma: float,
-                      m_perp: int = 0) -> BeamformingLayer:
+                      m_perp: int = 0, lmi_scaled: bool = False) -> BeamformingLayer:
     """The block-B SDR as a CvxpyLayer for shape (M, K, E) (see module doc and sim_lbcd.md).
 
     ``gamma`` (SINR threshold gamma_min of (23j), linear) is a build-time constant: it multiplies
@@ -87,11 +88,11 @@ def beamforming_layer(m: int, k: int, e: int, robust: bool, gamma: float,
     """
     from cvxpylayers.jax import CvxpyLayer
 
-    bp = beamforming_problem(m, k, e, robust, gamma, m_perp)
+    bp = beamforming_problem(m, k, e, robust, gamma, m_perp, lmi_scaled)
     layer = CvxpyLayer(bp.problem, parameters=[bp.params[nm] for nm in bp.param_names],
                        variables=bp.variables)
     return BeamformingLayer(layer, bp.problem, bp.param_names, m, k, e, robust, float(gamma),
-                            m_perp)
+                            m_perp, bool(lmi_scaled))
 
 
 class BeamformingProblem(NamedTuple):
@@ -108,14 +109,21 @@ class BeamformingProblem(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def beamforming_problem(m: int, k: int, e: int, robust: bool, gamma: float,
-                        m_perp: int = 0) -> BeamformingProblem:
+                        m_perp: int = 0, lmi_scaled: bool = False) -> BeamformingProblem:
     """The parametrised cvxpy Problem behind :func:`beamforming_layer` (cheap to build).
 
     ``m_perp > 0``: the subspace-reduced form (``block_b``, docs/derivations/sim_lbcd.md
     "Subspace reduction"): ``m`` is the dimension r of the subspace U that holds every channel,
     and the AN gets one extra scalar ``z_perp >= 0``, ``Z = U Z_r U^H + z_perp (I - U U^H)``; it
     costs ``m_perp z_perp`` power, adds ``lam_k >= gamma z_perp`` (the U-perp block of the full
-    S-procedure LMI) and ``zp{k} z_perp`` to the linearised outage constraint of user k."""
+    S-procedure LMI) and ``zp{k} z_perp`` to the linearised outage constraint of user k.
+
+    ``lmi_scaled``: the S-procedure LMI with its last row and column divided by ``||h_k||`` (a
+    congruence: the same constraint) -- parameters ``hu{k} = h_k / ||h_k||``, ``is2_{k} =
+    1 / ||h_k||^2``, ``eps2_{k} = eps_k^2 / ||h_k||^2`` (:func:`scale_lmi_parameters`). Measured
+    on the Sec.-V block-B problem (benchmarks/README.md, ``conic_solvers``): Clarabel stops with
+    InsufficientProgress on the unscaled LMI and reaches "optimal" on the scaled one, in ~1.5x the
+    time; not the default."""
     if m < 2 or k < 1 or e < 0 or m_perp < 0:
         raise ValueError(f"need M >= 2, K >= 1, E >= 0, m_perp >= 0; got M={m}, K={k}, E={e}, "
                          f"m_perp={m_perp}")
@@ -169,7 +177,11 @@ def beamforming_problem(m: int, k: int, e: int, robust: bool, gamma: float,
             h = par(f"hu{kk}", (M2,))
             lam = cp.Variable(nonneg=True, name=f"lam{kk}")
             Qh = cp.reshape(Q @ h, (M2, 1), order="F")
-            corner = a[kk] - gam * y[kk] - gam - lam * par(f"eps2_{kk}")
+            if lmi_scaled:
+                corner = (par(f"is2_{kk}") * (a[kk] - gam * y[kk] - gam)
+                          - lam * par(f"eps2_{kk}"))
+            else:
+                corner = a[kk] - gam * y[kk] - gam - lam * par(f"eps2_{kk}")
             lmi = cp.bmat([[Q + lam * np.eye(M2), Qh], [Qh.T, cp.reshape(corner, (1, 1), order="F")]])
             cons.append(0.5 * (lmi + lmi.T) >> 0)                      # S-procedure, exact
             lin = (par(f"b{kk}") + rtp(herm_par(f"B{kk}"), S_re, S_im)
@@ -193,6 +205,18 @@ def beamforming_problem(m: int, k: int, e: int, robust: bool, gamma: float,
     if zp is not None:
         variables.append(zp)
     return BeamformingProblem(prob, P, names, variables, m, k, e, robust, m_perp)
+
+
+def scale_lmi_parameters(params: dict, k: int) -> dict:
+    """Parameters of the unscaled problem -> those of ``lmi_scaled=True`` (same constraint)."""
+    out = dict(params)
+    for kk in range(k):
+        h = np.asarray(params[f"hu{kk}"], np.float64)
+        s2 = max(float(h @ h), 1e-300)
+        out[f"hu{kk}"] = h / np.sqrt(s2)
+        out[f"is2_{kk}"] = np.asarray(1.0 / s2)
+        out[f"eps2_{kk}"] = np.asarray(params[f"eps2_{kk}"], np.float64) / s2
+    return out
 
 
 def _lift(mats, z_perp, basis):

@@ -42,7 +42,7 @@ from ...scenarios import SimScenario
 from ...runtime import blas_single_thread
 from ...systems.sim import SimSystem
 from ._layers import (beamforming_layer, beamforming_problem, herm_param_values,
-                      solve_beamforming_direct, solve_beamforming_layer)
+                      scale_lmi_parameters, solve_beamforming_direct, solve_beamforming_layer)
 
 __all__ = [
     "beamforming_block",
@@ -383,7 +383,8 @@ def _sdr_residuals(V, Z, hu, eps, gamma):
 def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, eps_csi=None,
                       robust: bool = True, solver: str | None = None, key, n_rand: int = 64,
                       n_mc: int = 256, outage_margin: float = 0.0, n_hybrid_iter: int = 100,
-                      tol: float = 1e-4, backend: str = "auto", subspace_dim: int | None = -1):
+                      tol: float = 1e-4, backend: str = "auto", subspace_dim: int | None = -1,
+                      lmi_scaled: bool = True):
     """Block B (004 (36)-(38)); returns ``(design, info)``. See the module docstring.
 
     ``eps_csi (K,)``: absolute CSI-error radii on ``h_eff,k`` (block E's ``info["eps_csi"]``);
@@ -468,11 +469,15 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
             U, dim, m_perp = None, M, 0
             params = sdr_parameters(hu_n, he_n, V0, Z0, eps=eps_n if robust else None, lin=lin)
         info["sdr_dim"] = dim
+        scaled = bool(lmi_scaled and robust)
+        if scaled:
+            params = scale_lmi_parameters(params, K)
+        info["lmi_scaled"] = scaled
         mark("reduction_parameters")
         use_layer = backend == "layer" or (backend == "auto" and dim <= 16)
         info["backend"] = "layer" if use_layer else "cvxpy"
         bl = (beamforming_layer if use_layer else beamforming_problem)(dim, K, E, bool(robust),
-                                                                       float(gamma), m_perp)
+                                                                       float(gamma), m_perp, scaled)
         mark("layer_lookup")
 
         first = solver or _SOLVERS[0]
