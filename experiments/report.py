@@ -733,8 +733,8 @@ def render_figure(summary: Sequence[Mapping], plot: Mapping, hlines: Sequence[Ma
     n_failed_total = n_uncert_total = 0
     all_series = list(dict.fromkeys(s["series"] for s in summary))
     for p_i, (ax, group) in enumerate(zip(flat, panels)):
-        failed_x, failed_n, n_drop, any_good, any_positive = [], 0, 0, False, False
-        uncert_pts, uncert_n = [], 0
+        failed_x, failed_jobs, n_drop, any_good, any_positive = [], {}, 0, False, False
+        uncert_pts, uncert_drops = [], {}
         for e_i, y in enumerate(group):
             col = y.get("column", y["metric"])
             items = [s for s in summary if s["metric"] == col]
@@ -756,13 +756,15 @@ def render_figure(summary: Sequence[Mapping], plot: Mapping, hlines: Sequence[Ma
                     ax.fill_between(xs, [s["ci95_lo"] for s in good], [s["ci95_hi"] for s in good],
                                     color=color, alpha=0.2, lw=0)
                 for s in pts:
+                    # counts per (series, x): several metrics of one panel share their jobs
                     if s["n_failed_jobs"] or s["n_nonfinite_drops"]:
                         failed_x.append(pos(s["x"]))
-                        failed_n += s["n_failed_jobs"]
+                        failed_jobs[(name, pos(s["x"]))] = s["n_failed_jobs"]
                     if s["n"] > 0 and s.get("n_uncertified"):
                         uncert_pts.append((pos(s["x"]), s["mean"]))
-                        uncert_n += s["n_uncertified"]
+                        uncert_drops[(name, pos(s["x"]))] = s["n_uncertified"]
             n_drop += sum(s["n_nonfinite_drops"] for s in items)
+        failed_n, uncert_n = sum(failed_jobs.values()), sum(uncert_drops.values())
         if failed_x:
             tr = blended_transform_factory(ax.transData, ax.transAxes)
             lab = f"failed/infeasible/incomplete: {failed_n} job(s)"

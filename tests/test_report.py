@@ -169,3 +169,14 @@ def test_uncertified_drops_are_counted_flagged_and_ringed(tmp_path):
     assert ring.get_label() == "not certified (Monte Carlo): 3 drop(s)"
     assert sorted(ring.get_ydata()) == [2.5, 6.5]
     assert "3 uncertified drop(s)" in ax.get_title()
+    # two metrics of the same jobs in one panel: each job's drops are counted once, not per curve
+    summ_all = report.summarize(c.rows, plot)
+    y0 = dict(plot["y"][0], panel=0)
+    col = y0.get("column", y0["metric"])
+    copy = [dict(s, metric="copy") for s in summ_all if s["metric"] == col]
+    plot2 = dict(plot, y=[y0, {"metric": "copy", "column": "copy", "label": y0["label"],
+                               "legend": "copy", "panel": 0}])
+    (ax2,) = report.render_figure(summ_all + copy, plot2).axes
+    labels = [ln.get_label() for ln in ax2.get_lines()]
+    assert "not certified (Monte Carlo): 3 drop(s)" in labels
+    assert "3 uncertified drop(s)" in ax2.get_title()
