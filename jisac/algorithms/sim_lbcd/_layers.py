@@ -123,7 +123,8 @@ def beamforming_problem(m: int, k: int, e: int, robust: bool, gamma: float,
     1 / ||h_k||^2``, ``eps2_{k} = eps_k^2 / ||h_k||^2`` (:func:`scale_lmi_parameters`). Measured
     on the Sec.-V block-B problem (benchmarks/README.md, ``conic_solvers``): Clarabel stops with
     InsufficientProgress on the unscaled LMI and reaches "optimal" on the scaled one, in ~1.5x the
-    time; not the default."""
+    time; end to end (one Sec.-V drop) the L-BCD design was worse with it, so it is not the
+    default (docs/derivations/sim_lbcd.md, "Block B")."""
     if m < 2 or k < 1 or e < 0 or m_perp < 0:
         raise ValueError(f"need M >= 2, K >= 1, E >= 0, m_perp >= 0; got M={m}, K={k}, E={e}, "
                          f"m_perp={m_perp}")

@@ -384,7 +384,7 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
                       robust: bool = True, solver: str | None = None, key, n_rand: int = 64,
                       n_mc: int = 256, outage_margin: float = 0.0, n_hybrid_iter: int = 100,
                       tol: float = 1e-4, backend: str = "auto", subspace_dim: int | None = -1,
-                      lmi_scaled: bool = True):
+                      lmi_scaled: bool = False):
     """Block B (004 (36)-(38)); returns ``(design, info)``. See the module docstring.
 
     ``eps_csi (K,)``: absolute CSI-error radii on ``h_eff,k`` (block E's ``info["eps_csi"]``);
@@ -397,6 +397,8 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
     the subspace the SDR is solved in (:func:`reduction_basis`; exact except for the outage
     linearisation, docs/derivations/sim_lbcd.md "Subspace reduction"); ``-1`` (default) =
     ``2K + E + 4``, ``None`` = no reduction; no reduction either when ``r >= M``.
+    ``lmi_scaled``: the robust S-procedure LMI with its last row/column scaled by ``1/||h_k||``
+    (the same constraint, better conditioned; measured, not the default: docs "Block B").
 
     info: ``status`` (``"optimal"``, ``"optimal_inaccurate_rank1"``..., or a failure reason with
     the previous design returned), ``attempts`` [(solver, status, seconds)], ``solve_time_s``,
