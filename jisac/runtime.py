@@ -1,6 +1,6 @@
 """Process-level runtime settings of jisac's entry points (sweeps, tests, benchmarks).
 
-Nothing here changes a number; both settings only change how fast the same computation runs.
+Nothing here changes a number; every setting only changes how fast the same computation runs.
 
 * **BLAS threads.** Every dense matrix of the physics and of the block wrappers is small (SIM:
   M x M = 32 x 32 at 004 Sec. V; TRIS: N x N <= 36 x 36 at 000 Table I), but multi-threaded
@@ -19,6 +19,14 @@ Nothing here changes a number; both settings only change how fast the same compu
   (default ``~/.cache/jisac/jax``) or ``off``; an explicit ``JAX_COMPILATION_CACHE_DIR`` is
   respected. The cache key includes the JAX version, the backend and the HLO, so a stale entry
   cannot be served for different code.
+* **Normaliser cache.** Paper 004's utility normalisers (R_max from the alpha = 0 L-BCD run,
+  CRB_min from the sensing-only design; ~6-15 min per Sec.-V drop) depend on the drop, the
+  scenario and the settings, not on the job's scheme, alpha or start. In one process they are
+  cached in memory; with this cache they are also written to disk, so a resumed sweep, a sweep
+  run later with more schemes, or parallel workers compute them once. ``JISAC_RESULT_CACHE`` = a
+  directory (default ``~/.cache/jisac/results``) or ``off``. The key is a digest of every input
+  and of jisac's source code and the solver stack's versions, so an edit of the code or an
+  upgrade computes them afresh (``jisac.algorithms.sim_lbcd.lbcd.compute_normalizers``).
 """
 
 from __future__ import annotations
@@ -30,9 +38,16 @@ from pathlib import Path
 
 from .config_errors import ConfigError
 
-__all__ = ["blas_threads", "blas_single_thread", "configure"]
+__all__ = ["blas_threads", "blas_single_thread", "configure", "result_cache_dir"]
 
 DEFAULT_CACHE = Path.home() / ".cache" / "jisac" / "jax"
+DEFAULT_RESULT_CACHE = Path.home() / ".cache" / "jisac" / "results"
+_RESULT_CACHE: list = [None]      # set by configure(); None: no disk cache (library default)
+
+
+def result_cache_dir() -> Path | None:
+    """The normaliser cache directory :func:`configure` enabled, or ``None``."""
+    return _RESULT_CACHE[0]
 
 
 def blas_threads(n: int = 1):
@@ -71,14 +86,26 @@ def _env_int(name: str, default: int) -> int:
 
 
 def configure(*, cache: bool = True) -> dict:
-    """Apply both settings for the rest of the process (entry points call this once).
+    """Apply the settings for the rest of the process (entry points call this once).
 
-    ``cache=False`` skips the compilation cache (tests use a fresh one of their own). Returns
-    what was applied: ``{"blas_threads": n or None, "jax_cache_dir": path or None}``.
+    ``cache=False`` skips the compilation and normaliser caches (tests use fresh ones of their
+    own). Returns what was applied: ``{"blas_threads": n or None, "jax_cache_dir": path or None,
+    "result_cache_dir": path or None}``.
     """
     import jax
 
-    applied = {"blas_threads": None, "jax_cache_dir": None}
+    applied = {"blas_threads": None, "jax_cache_dir": None, "result_cache_dir": None}
+    _RESULT_CACHE[0] = None
+    if cache:
+        raw = os.environ.get("JISAC_RESULT_CACHE", "").strip()
+        if raw.lower() not in ("off", "0", "none", "false"):
+            path = Path(raw).expanduser() if raw else DEFAULT_RESULT_CACHE
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                _RESULT_CACHE[0] = path
+                applied["result_cache_dir"] = str(path)
+            except OSError:              # read-only home: compute rather than fail
+                pass
     n = _env_int("JISAC_BLAS_THREADS", 1)
     if n > 0:
         try:

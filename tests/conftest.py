@@ -4,6 +4,8 @@ x64 is switched on here, once, for the test session; the library itself never fl
 precision flags at import.
 """
 
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -13,7 +15,9 @@ from jisac import runtime
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 # the entry points' speed settings (one BLAS thread, JAX compilation cache; jisac.runtime):
-# the suite runs the same small kernels as the sweeps
+# the suite runs the same small kernels as the sweeps. No normaliser disk cache: every test
+# computes what it checks (tests that exercise the cache point it at a temporary directory).
+os.environ.setdefault("JISAC_RESULT_CACHE", "off")
 runtime.configure()
 
 

@@ -541,3 +541,43 @@ def test_continuous_phase_shared_across_phase_resolutions(setup):
     # any other difference (here the key) is a new solve
     _, i_other = L.lbcd(sy, s2, **{**kw, "key": jax.random.PRNGKey(6)})
     assert i_other["continuous_cached"] is False
+
+
+def test_normalizers_disk_cache(setup, tmp_path, monkeypatch):
+    """With the result cache enabled (jisac.runtime.configure), the normalisers computed once are
+    read back in a fresh process state without any solve and are identical; another code digest
+    is a miss."""
+    from jisac import runtime
+
+    s, sy, init, norm = setup
+    st = L.LbcdSettings(starts=("paper",))
+    monkeypatch.setattr(runtime, "_RESULT_CACHE", [tmp_path])
+
+    def clear():
+        L._NORM_CACHE.clear()
+        L._CONTINUOUS_CACHE.clear()
+        L._SENSE_CACHE.clear()
+
+    clear()
+    n1, c1, s1, i1 = L.compute_normalizers(sy, s, max_iter=1, settings=st)
+    files = list(tmp_path.glob("sim_normalizers_*.pkl"))
+    assert len(files) == 1 and "norm_cached_from" not in i1
+    clear()
+
+    def no_solve(*a, **k):
+        raise AssertionError("solved although the normalisers were cached on disk")
+
+    monkeypatch.setattr(L, "_lbcd_continuous", no_solve)
+    monkeypatch.setattr(L, "sensing_only_cached", no_solve)
+    n2, c2, s2, i2 = L.compute_normalizers(sy, s, max_iter=1, settings=st)
+    assert (n2.r_max, n2.crb_min) == (n1.r_max, n1.crb_min)
+    for a, b in ((c1, c2), (s1, s2)):
+        for f in ("theta_comm", "theta_sense", "W_RF", "W_BB", "R_AN", "tau", "p_comm"):
+            np.testing.assert_array_equal(np.asarray(getattr(a, f)), np.asarray(getattr(b, f)))
+    assert i2["norm_cached_from"] == str(files[0])
+    assert i2["norm_comm_trajectory"] == i1["norm_comm_trajectory"]
+    clear()
+    monkeypatch.setattr(L, "_CODE_DIGEST", ["another version of the code"])
+    with pytest.raises(AssertionError, match="solved although"):
+        L.compute_normalizers(sy, s, max_iter=1, settings=st)
+    clear()

@@ -38,7 +38,9 @@ def restore():
     keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
             "jax_persistent_cache_min_entry_size_bytes")
     old = {k: getattr(jax.config, k) for k in keys}
+    old_results = list(runtime._RESULT_CACHE)
     yield
+    runtime._RESULT_CACHE[:] = old_results
     limits.restore_original_limits()
     for k, v in old.items():
         jax.config.update(k, v)
@@ -48,8 +50,11 @@ def test_configure_applies_threads_and_cache(tmp_path, monkeypatch, restore):
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     monkeypatch.setenv("JISAC_BLAS_THREADS", "1")
     monkeypatch.setenv("JISAC_JAX_CACHE", str(tmp_path / "c"))
+    monkeypatch.setenv("JISAC_RESULT_CACHE", str(tmp_path / "r"))
     applied = runtime.configure()
-    assert applied == {"blas_threads": 1, "jax_cache_dir": str(tmp_path / "c")}
+    assert applied == {"blas_threads": 1, "jax_cache_dir": str(tmp_path / "c"),
+                       "result_cache_dir": str(tmp_path / "r")}
+    assert runtime.result_cache_dir() == tmp_path / "r" and (tmp_path / "r").is_dir()
     assert all(n == 1 for n in _blas())
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "c")
     assert (tmp_path / "c").is_dir()
@@ -59,8 +64,11 @@ def test_configure_off_switches(monkeypatch, restore):
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     monkeypatch.setenv("JISAC_BLAS_THREADS", "0")
     monkeypatch.setenv("JISAC_JAX_CACHE", "off")
+    monkeypatch.setenv("JISAC_RESULT_CACHE", "off")
     before = jax.config.jax_compilation_cache_dir
-    assert runtime.configure() == {"blas_threads": None, "jax_cache_dir": None}
+    assert runtime.configure() == {"blas_threads": None, "jax_cache_dir": None,
+                                   "result_cache_dir": None}
+    assert runtime.result_cache_dir() is None
     assert jax.config.jax_compilation_cache_dir == before
 
 

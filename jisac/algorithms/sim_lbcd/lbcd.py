@@ -47,8 +47,11 @@ import dataclasses
 import functools
 import hashlib
 import math
+import os
+import pickle
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import equinox as eqx
@@ -897,6 +900,15 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
           None if blocks is None else tuple(sorted((k, id(v)) for k, v in blocks.items())))
     if use_cache and ck in _NORM_CACHE:
         return _NORM_CACHE[ck]
+    disk = _norm_disk_path(ck) if use_cache and blocks is None else None
+    if disk is not None and disk.exists():
+        try:
+            out = _load_normalizers(disk)
+        except Exception:       # unreadable/partial entry: recompute (and overwrite) it
+            out = None
+        if out is not None:
+            _NORM_CACHE[ck] = out
+            return out
     t0 = time.perf_counter()
     init = initial_design(system, s, coverage_deg=st.coverage_deg)
     _, S0, crb0 = _evaluate(system, init, s, 0.0, Normalizers(1.0, 1.0))
@@ -934,4 +946,60 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
         if len(_NORM_CACHE) > 64:
             _NORM_CACHE.clear()
         _NORM_CACHE[ck] = out
+        if disk is not None:
+            _save_normalizers(disk, out)
     return out
+
+
+def _code_digest() -> str:
+    """Digest of jisac's source and of the numerical stack's versions (the normaliser disk
+    cache's code key: any edit or upgrade recomputes)."""
+    if not _CODE_DIGEST:
+        import cvxpy
+        import jaxlib
+
+        root = Path(__file__).resolve().parents[2]         # the jisac package
+        h = hashlib.sha1()
+        for f in sorted(root.rglob("*.py")):
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+        for mod in (jax, jaxlib, np, cvxpy):
+            h.update(f"{mod.__name__}={getattr(mod, '__version__', '?')}".encode())
+        _CODE_DIGEST.append(h.hexdigest())
+    return _CODE_DIGEST[0]
+
+
+_CODE_DIGEST: list = []
+
+
+def _norm_disk_path(ck) -> Path | None:
+    """File of the normaliser disk cache for key ``ck`` (library blocks only), or ``None`` when
+    :func:`jisac.runtime.configure` did not enable it."""
+    from ...runtime import result_cache_dir
+
+    root = result_cache_dir()
+    if root is None or default_blocks is not _LIBRARY_DEFAULT_BLOCKS:
+        return None
+    h = hashlib.sha1(repr(ck).encode())
+    h.update(_code_digest().encode())
+    return root / f"sim_normalizers_{h.hexdigest()}.pkl"
+
+
+def _save_normalizers(path: Path, out) -> None:
+    norm, d_comm, d_sense, info = out
+    host = jax.tree_util.tree_map(np.asarray, (d_comm, d_sense))
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            pickle.dump({"norm": (norm.r_max, norm.crb_min), "designs": host, "info": info}, f)
+        os.replace(tmp, path)                         # atomic: readers never see a partial file
+    except OSError:                                   # a full / read-only disk: keep computing
+        tmp.unlink(missing_ok=True)
+
+
+def _load_normalizers(path: Path):
+    with open(path, "rb") as f:
+        d = pickle.load(f)
+    d_comm, d_sense = jax.tree_util.tree_map(jnp.asarray, d["designs"])
+    info = dict(d["info"], norm_cached_from=str(path))
+    return Normalizers(*d["norm"]), d_comm, d_sense, info
