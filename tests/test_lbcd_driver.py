@@ -576,6 +576,13 @@ def test_normalizers_disk_cache(setup, tmp_path, monkeypatch):
             np.testing.assert_array_equal(np.asarray(getattr(a, f)), np.asarray(getattr(b, f)))
     assert i2["norm_cached_from"] == str(files[0])
     assert i2["norm_comm_trajectory"] == i1["norm_comm_trajectory"]
+    # the library's blocks passed as a dict (what lbcd hands down) are the same entry, in memory
+    # and on disk (the L-BCD scheme and the baselines share one computation)
+    assert L.compute_normalizers(sy, s, max_iter=1, settings=st,
+                                 blocks=L.default_blocks())[0] is n2
+    clear()
+    n3 = L.compute_normalizers(sy, s, max_iter=1, settings=st, blocks=L.default_blocks())[0]
+    assert (n3.r_max, n3.crb_min) == (n1.r_max, n1.crb_min)
     clear()
     monkeypatch.setattr(L, "_CODE_DIGEST", ["another version of the code"])
     with pytest.raises(AssertionError, match="solved although"):

@@ -500,11 +500,11 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
               init=init, settings=settings, blocks=blocks, active_blocks=active_blocks,
               check_outage=check_outage)
     ck = None
-    if blocks is None and default_blocks is _LIBRARY_DEFAULT_BLOCKS:
+    if _library_blocks(blocks):
         # only the library's own blocks are cached (a test that patches default_blocks is not)
         st = settings or LbcdSettings()
         ck = (_system_digest(system), None if init is None else _system_digest(init),
-              dataclasses.replace(s, phase_bits=_CONTINUOUS_KEY_BITS), float(alpha),
+              _scenario_key(s), float(alpha),
               None if norm is None else (float(norm.r_max), float(norm.crb_min)), bool(robust),
               _key_digest(key),
               max_iter, tol, st, active_blocks, bool(check_outage))
@@ -529,6 +529,20 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
 _CONTINUOUS_KEY_BITS = 1
 _CONTINUOUS_CACHE: dict = {}
 _LIBRARY_DEFAULT_BLOCKS = default_blocks
+
+
+def _scenario_key(s: SimScenario, **fixed) -> SimScenario:
+    """``s`` as a cache key of a continuous computation: ``phase_bits`` (read only by the
+    discretisation) masked, and any ``fixed`` fields (e.g. ``alpha``) set."""
+    return dataclasses.replace(s, phase_bits=_CONTINUOUS_KEY_BITS, **fixed)
+
+
+def _library_blocks(blocks) -> bool:
+    """True for the library's own blocks, given as ``None`` or as ``default_blocks()`` (lbcd
+    passes the dict down), while ``default_blocks`` itself is not patched (tests)."""
+    if default_blocks is not _LIBRARY_DEFAULT_BLOCKS:
+        return False
+    return blocks is None or dict(blocks) == _LIBRARY_DEFAULT_BLOCKS()
 
 
 def _key_digest(key) -> str:
@@ -852,7 +866,7 @@ def sensing_only_cached(system: SimSystem, s: SimScenario, init: SimDesign, *,
     block_a = (default_blocks() if blocks is None else blocks)["A"]
     kw = settings.block_kwargs.get("A")
     ck = (_system_digest(system), _system_digest(init.theta_sense),
-          dataclasses.replace(s, alpha=0.0, phase_bits=_CONTINUOUS_KEY_BITS), tol, id(block_a),
+          _scenario_key(s, alpha=0.0), tol, id(block_a),
           repr(sorted(dict(kw or {}).items())))
     if ck not in _SENSE_CACHE:
         if len(_SENSE_CACHE) > 64:
@@ -894,13 +908,15 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     # the normalisers depend neither on the job's alpha (their runs fix alpha = 0 and the
     # sensing-only problem) nor on lbcd's starting points (their runs pass ``init``): every
     # point of an alpha sweep (Fig. 2) shares them
-    ck = (_system_digest(system),
-          dataclasses.replace(s, alpha=0.0, phase_bits=_CONTINUOUS_KEY_BITS), robust, max_iter, tol,
+    # the library's blocks key as None however they are passed (lbcd hands down the dict of
+    # default_blocks(), the baselines None): one entry, shared by every scheme of a sweep point
+    ck = (_system_digest(system), _scenario_key(s, alpha=0.0), robust, max_iter, tol,
           dataclasses.replace(st, starts=("paper",)),
-          None if blocks is None else tuple(sorted((k, id(v)) for k, v in blocks.items())))
+          None if blocks is None or _library_blocks(blocks)
+          else tuple(sorted((k, id(v)) for k, v in blocks.items())))
     if use_cache and ck in _NORM_CACHE:
         return _NORM_CACHE[ck]
-    disk = _norm_disk_path(ck) if use_cache and blocks is None else None
+    disk = _norm_disk_path(ck) if use_cache and _library_blocks(blocks) else None
     if disk is not None and disk.exists():
         try:
             out = _load_normalizers(disk)
@@ -978,7 +994,7 @@ def _norm_disk_path(ck) -> Path | None:
     from ...runtime import result_cache_dir
 
     root = result_cache_dir()
-    if root is None or default_blocks is not _LIBRARY_DEFAULT_BLOCKS:
+    if root is None:
         return None
     h = hashlib.sha1(repr(ck).encode())
     h.update(_code_digest().encode())
