@@ -21,7 +21,12 @@ share panels, add reference lines, take x from a saved quantity) or ``history``,
 
 Plot metadata comes from the ``sweep`` node of the jobs' config (``conf/sweep/<name>.yaml``);
 without it (ad-hoc ``-m`` sweeps) x is the first varying numeric parameter and y every numeric
-metric (at most 4).
+metric (at most 4). ``--as <name>`` draws the finished jobs as another figure instead (its
+``sweep`` node from ``conf/sweep/<name>.yaml``), written to ``--out`` (default
+``<sweep_dir>/as_<name>``) so the sweep's own table and figure stay as they are: e.g. the
+beampattern (000 Fig. 11) or slot allocation (Fig. 12) of the ``rsma`` job of a Fig. 6 sweep::
+
+    python -m experiments.report docs/results/2026-11-23_tris_fig6_p0 --as tris_fig11
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ NOT_STARTED = "not_started"  # in the sweep's last launch (multirun.yaml), no ru
 BOOKKEEPING = ("status", "job_seed", "drops_seed", "complete", "wall_time_s", "started_utc", "finished_utc",
                "host", "jisac_version", "resumed")
 FIRST_COLUMNS = ("run_dir", "status", "job_seed", "drop")
+CONF_SWEEP_DIR = Path(__file__).resolve().parent.parent / "conf" / "sweep"
 
 
 def status_ok(status: Any) -> bool:
@@ -274,10 +280,14 @@ class Collected:
         return list(FIRST_COLUMNS) + self.flags + self.params + self.metric_cols
 
 
-def collect(sweep_dir: str | Path) -> Collected:
-    """Tidy rows (one per job x drop), parameter/metric columns, the jobs and the plot metadata."""
+def collect(sweep_dir: str | Path, meta: Mapping | None = None) -> Collected:
+    """Tidy rows (one per job x drop), parameter/metric columns, the jobs and the plot metadata
+    (``meta``: a ``sweep`` node that replaces the one recorded in the jobs' configs)."""
     root = Path(sweep_dir)
     jobs = [load_job(d) for d in find_runs(root)]
+    if meta is not None:
+        for j in jobs:
+            j["sweep"] = dict(meta)
     for j in jobs:
         j["rel"] = str(j["run_dir"].relative_to(root)) if j["run_dir"] != root else "."
     expected = expected_jobs(root)
@@ -856,11 +866,25 @@ def markdown_table(summary: Sequence[Mapping], x_label: str = "x") -> str:
     return "\n".join(out) + "\n"
 
 
-def build(sweep_dir: str | Path) -> tuple[Collected, dict, list[dict], Any]:
+def sweep_meta(name: str | Path) -> dict:
+    """The ``sweep`` node (plot metadata) of ``conf/sweep/<name>.yaml``, or of a YAML file."""
+    p = Path(name)
+    if not p.is_file():
+        p = CONF_SWEEP_DIR / f"{name}.yaml"
+    if not p.is_file():
+        have = sorted(str(q.relative_to(CONF_SWEEP_DIR))[:-5] for q in CONF_SWEEP_DIR.rglob("*.yaml"))
+        raise FileNotFoundError(f"--as {name!s}: no {p}; one of {', '.join(have)} or a YAML path")
+    node = (jio.read_yaml(p) or {}).get("sweep")
+    if not isinstance(node, Mapping) or not node:
+        raise FileNotFoundError(f"--as {name!s}: {p} has no 'sweep' node")
+    return dict(node)
+
+
+def build(sweep_dir: str | Path, meta: Mapping | None = None) -> tuple[Collected, dict, list[dict], Any]:
     """Collect a sweep and return ``(collected, plot, summary_rows, make_figure)``;
     ``make_figure()`` renders the figure of the sweep's plot kind (``sweep.plot``)."""
     root = Path(sweep_dir)
-    c = collect(root)
+    c = collect(root, meta)
     if not c.jobs:
         raise FileNotFoundError(f"no run directories under {root}")
     plot = resolve_plot(c.meta, c.rows, c.params, c.metric_cols)
@@ -876,16 +900,20 @@ def build(sweep_dir: str | Path) -> tuple[Collected, dict, list[dict], Any]:
     return c, plot, summ, draw
 
 
-def make_report(sweep_dir: str | Path, figure: bool = True) -> dict:
+def make_report(sweep_dir: str | Path, figure: bool = True, meta: Mapping | None = None,
+                out_dir: str | Path | None = None) -> dict:
     """Write results.csv, summary.csv, table.md and (unless ``figure=False``) figure.png/.pdf.
 
-    Returns a dict of written paths and counts: ``csv``, ``summary``, ``table``, ``png``,
+    ``meta``: draw as this ``sweep`` node (:func:`sweep_meta`) instead of the jobs' own;
+    ``out_dir``: where the files go (default the sweep dir). Returns a dict of written paths and counts: ``csv``, ``summary``, ``table``, ``png``,
     ``pdf``, ``n_jobs``, ``n_rows``, ``n_failed``, ``status_counts``, ``plot``.
     """
     root = Path(sweep_dir)
-    c, plot, summ, draw = build(root)
-    out: dict[str, Any] = {"csv": root / "results.csv", "summary": root / "summary.csv",
-                           "table": root / "table.md"}
+    c, plot, summ, draw = build(root, meta)
+    dest = Path(out_dir) if out_dir is not None else root
+    dest.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {"csv": dest / "results.csv", "summary": dest / "summary.csv",
+                           "table": dest / "table.md"}
     jio.write_text_atomic(out["csv"], _csv_text(c.rows, c.columns))
     scol = list(SUMMARY_COLUMNS) + [k for k in dict.fromkeys(k for s in summ for k in s)
                                     if k not in SUMMARY_COLUMNS]
@@ -899,7 +927,7 @@ def make_report(sweep_dir: str | Path, figure: bool = True) -> dict:
         for ext in ("png", "pdf"):
             buf = io.BytesIO()
             fig.savefig(buf, format=ext, dpi=150)
-            out[ext] = jio.write_bytes_atomic(root / f"figure.{ext}", buf.getvalue())
+            out[ext] = jio.write_bytes_atomic(dest / f"figure.{ext}", buf.getvalue())
         plt.close(fig)
     counts: dict[str, int] = defaultdict(int)
     for j in c.jobs:
@@ -914,9 +942,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m experiments.report", description=__doc__.split("\n\n")[0])
     ap.add_argument("sweep_dir")
     ap.add_argument("--no-figure", action="store_true", help="write the CSVs only")
+    ap.add_argument("--as", dest="as_sweep", metavar="NAME",
+                    help="draw the jobs as the figure of conf/sweep/NAME.yaml (or a YAML path)")
+    ap.add_argument("--out", help="output directory (default: the sweep dir; with --as, <sweep_dir>/as_NAME)")
+    ap.add_argument("--title", help="figure/table title (default: sweep.title)")
     a = ap.parse_args(argv)
     try:
-        rep = make_report(a.sweep_dir, figure=not a.no_figure)
+        meta = sweep_meta(a.as_sweep) if a.as_sweep else None
+        if a.title is not None:
+            if meta is None:
+                meta = next((j["sweep"] for j in map(load_job, find_runs(Path(a.sweep_dir))) if j["sweep"]), {})
+            meta = {**meta, "title": a.title}
+        out = a.out or (Path(a.sweep_dir) / f"as_{Path(a.as_sweep).stem}" if a.as_sweep else None)
+        rep = make_report(a.sweep_dir, figure=not a.no_figure, meta=meta, out_dir=out)
     except FileNotFoundError as e:
         print(f"jisac report: {e}", file=sys.stderr)
         return 2

@@ -130,6 +130,29 @@ def test_adhoc_sweep_without_metadata_infers_axes(tmp_path):
     assert report.main([str(root)]) == 0 and (root / "figure.png").exists()
 
 
+def test_redraw_finished_jobs_as_another_figure(sweep_dir, tmp_path, capsys):
+    """``--as``: the jobs drawn with another sweep node (here: y = the iteration count), written
+    beside the sweep's own files, which stay untouched; ``--title`` replaces the title."""
+    assert report.main([str(sweep_dir)]) == 0
+    own = (sweep_dir / "table.md").read_text()
+    other = tmp_path / "other.yaml"
+    jio.write_yaml_atomic(other, {"defaults": [], "sweep": {
+        **META, "title": "as other", "y": [{"metric": "solver.iterations", "label": "iterations"}]}})
+    assert report.main([str(sweep_dir), "--as", str(other), "--title", "redrawn"]) == 0
+    out = sweep_dir / "as_other"
+    assert (sweep_dir / "table.md").read_text() == own
+    table = (out / "table.md").read_text()
+    assert table.startswith("# redrawn") and "solver.iterations" in table
+    assert "secrecy_sum_rate" not in table and (out / "figure.png").is_file()
+    summ = {(s["series"], s["x"]): s["mean"] for s in _read(out / "summary.csv")}
+    assert float(summ[("mrt", "5")]) == 7.0                    # the job-level scalar, every drop
+    # a name resolves under conf/sweep/; an unknown one is a clear error listing the known names
+    assert report.sweep_meta("tris_fig12")["plot"] == "slots"
+    assert report.main([str(sweep_dir), "--as", "no_such_fig"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_fig" in err and "tris_fig11" in err
+
+
 def test_cli_on_empty_dir_fails(tmp_path, capsys):
     assert report.main([str(tmp_path)]) == 2
     assert "no run directories" in capsys.readouterr().err
