@@ -8,7 +8,8 @@ certification runs drop by drop (each already a batched Monte-Carlo kernel).
 ``metrics`` layout (``docs/run_directory.md``): scalar summaries are means over drops, the
 ``drops`` list holds every drop's full metric dict, ``certificate`` a list with one entry per
 drop, plus ``status`` (worst status over drops), ``iterations``, ``objective_history``,
-``solver_status``, ``job_seed``, ``design_seed``, ``drops_seed``.
+``solver_status``, ``job_seed``, ``design_seed``, ``drops_seed``; per drop, the solver's own
+record under ``lbcd`` (paper 004's L-BCD family) or ``tris`` (paper 000's schemes).
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ class JobResult:
 
 _INFO_KEYS = ("status", "solver_status", "iterations", "objective_history", "details", "system",
               "scenario", "drops")
+
+
+# per-drop keys of the TRIS solvers already at the top level of metrics.json
+_TRIS_TOP = ("solver_status", "objective_history")
+
+
+def _tris_solve_records(info: dict) -> list[dict]:
+    """Per drop, the TRIS solver's own record (Algorithm 1: timings, rank-1 report per slot,
+    ``infeasible_reason``, objective before/after rank-1; baselines: their per-drop info), with
+    the keys already at the top level (``solver_status``, ``objective_history``) left out."""
+    recs = info.get("drops") or info.get("details") or []
+    return [to_jsonable({k: v for k, v in r.items() if k not in _TRIS_TOP and _jsonable(v)})
+            for r in recs if isinstance(r, dict)]
 
 
 def _jsonable(v) -> bool:
@@ -237,6 +251,8 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
         metrics.update(to_jsonable(utility_for_job(system, design, s, info)))
         metrics["theory"] = to_jsonable(theory_for_job(system, design, s, info))
         metrics["lbcd"] = to_jsonable(info.get("drops", []))
+    elif s.kind == "tris_rsma":
+        metrics["tris"] = _tris_solve_records(info)
     arrays = {k: np.asarray(v) for k, v in design_arrays(system, design).items()}
     return JobResult(metrics=metrics, design=arrays, log=log)
 

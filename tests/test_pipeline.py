@@ -138,3 +138,19 @@ def test_run_job_an_baseline_wiring():
     assert r.metrics["certificate"][0]["n_draws"] == 2048
     d = r.metrics["drops"][0]
     assert np.isfinite(d["secrecy_sum_rate"]) and d["element_power_excess_w"] <= 1e-9
+    (rec,) = r.metrics["tris"]                      # the baseline's own per-drop record
+    assert rec["status"] == r.metrics["status"] and "solver_status" not in rec
+
+
+def test_run_job_infeasible_detection_floor_is_recorded_with_its_reason():
+    """000 (62) at N = 6 with Table I's radar noise needs more total power than N P_t: the job
+    ends 'infeasible' before any solve, and metrics.json says why (per drop, under ``tris``)."""
+    sc = OmegaConf.to_container(OmegaConf.load("conf/scenario/tris_rsma.yaml"))
+    sc.update(SMALL_TRIS)
+    job = job_from_dict({"scenario": sc, "scheme": {"name": "rsma"}, "seed": 0, "n_drops": 1,
+                         "mc_draws": 1024, "mc_chunk": 1024})
+    r = run_job(job)
+    assert r.status == "infeasible"
+    assert r.metrics["solver_status"] == [[]]       # no conic solve was attempted
+    (rec,) = r.metrics["tris"]
+    assert rec["status"] == "infeasible" and "(62)" in rec["infeasible_reason"]

@@ -342,8 +342,10 @@ def solve_drop(system, s, opt: BcdOptions, log=None) -> tuple[dict, dict]:
 
     if any(d.p_min > N * (1.0 + 1e-9) for d in data):
         # (62) asks for more total power than (34d) / the total-power limit can ever give
-        say(f"detection floor p_min = {data[0].p_min:.3g} P_t > N P_t: infeasible")
-        info["infeasible_reason"] = "detection power floor (62) exceeds N P_t"
+        p_min = max(d.p_min for d in data)
+        say(f"detection floor p_min = {p_min:.3g} P_t > N P_t: infeasible")
+        info["infeasible_reason"] = (f"detection power floor (62): total power >= {p_min:.4g} P_t "
+                                     f"needed, N P_t = {N} P_t available")
         return fail("infeasible")
     t0 = time.perf_counter()
     b1, b2 = get_layers(data[0], N, K, M, opt.backend)
