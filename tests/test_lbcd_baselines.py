@@ -222,8 +222,12 @@ def test_scheme_entry_through_run_job(stub_blocks, name):
     assert len(m["utility"]) == 2 and all(np.isfinite(u) for u in m["utility"])
     # Fig. 2's sensing axis CRB_min / CRB_total (design model) agrees with the driver's own
     # evaluation of the returned design (lbcd._evaluate, a separate code path)
-    for inv, det in zip(m["inverse_normalized_crb"], m["lbcd"]):
+    for inv, sec, exc, det in zip(m["inverse_normalized_crb"], m["normalized_secrecy"],
+                                  m["normalizer_exceeded"], m["lbcd"]):
         assert inv == pytest.approx(det["norm"]["crb_min"] / det["crb_total"], rel=1e-8)
+        assert sec == pytest.approx(det["secrecy_throughput"] / det["norm"]["r_max"], rel=1e-8)
+        # the flag says exactly which normalised axis exceeds 1
+        assert exc == ",".join(n for n, r in (("r_max", sec), ("crb_min", inv)) if r > 1 + 1e-6)
     assert len(m["theory"]) == 2
     assert all(isinstance(e["holds"], bool) for e in m["theory"][0].values())
 

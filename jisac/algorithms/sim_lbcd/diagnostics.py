@@ -41,7 +41,7 @@ from ...metrics.crb import (thm5_bound_abs, thm5_bound_rel_corrected, thm5_bound
                             thm5_measured_error)
 from ...scenarios import SimScenario
 from ...systems.sim import SimSystem
-from .objective import Normalizers, crb_total, utility
+from .objective import Normalizers, crb_total, secrecy_throughput, utility
 
 __all__ = ["pareto_bound", "energy_time_bound", "ris_max_gain_phases", "sim_vs_ris_bound",
            "quantization_bounds", "thm5_bounds", "corollary1_rate", "theory_diagnostics",
@@ -282,18 +282,32 @@ def theory_for_job(system, design, s: SimScenario, info: dict) -> list[dict]:
     return out
 
 
+# a normalised axis above 1 by more than this is reported (round-off stays far below)
+NORMALIZER_SLACK = 1e-6
+
+
 def utility_for_job(system, design, s: SimScenario, info: dict) -> dict:
-    """Per-drop ``U(alpha)`` on the design (LoS) and evaluation (Rician) models, and the inverse
-    normalised CRB ``CRB_min / CRB_total`` (Fig. 2's sensing axis; 1 = the sensing-only design's
-    CRB), on the design model, the model ``CRB_min`` and ``U`` are computed on."""
+    """Per-drop ``U(alpha)`` on the design (LoS) and evaluation (Rician) models, the normalised
+    secrecy ``S / R_max`` and the inverse normalised CRB ``CRB_min / CRB_total`` (Fig. 2's axes; 1
+    = the communication-only / sensing-only design), on the design model, the model the
+    normalisers and ``U`` are computed on.
+
+    ``normalizer_exceeded`` (per drop, ``""`` when fine): ``"r_max"`` / ``"crb_min"`` when the
+    design beats the "ideal" benchmark on that axis (ratio above 1), i.e. that normaliser's own
+    solve (L-BCD at alpha = 0, or the sensing-only design) stopped at a worse local point than
+    this design -- the utility's weighting between the two terms is then off by that factor."""
     system = info.get("system", system)
     s = info.get("scenario", s)
-    ud, ue, inv = [], [], []
+    ud, ue, sec, inv, exceeded = [], [], [], [], []
     for i, det in enumerate(info["details"]):
         nrm = Normalizers(det["norm"]["r_max"], det["norm"]["crb_min"])
         a = det.get("alpha", s.alpha)
         sy, de = _drop(system, i), _drop(design, i)
         ud.append(float(utility(sy, de, s, a, nrm, "design")))
         ue.append(float(utility(sy, de, s, a, nrm, "eval")))
+        sec.append(float(secrecy_throughput(sy, de, s, "design")) / nrm.r_max)
         inv.append(float(nrm.crb_min / float(crb_total(sy, de, s, "design"))))
-    return {"utility": ud, "utility_eval": ue, "inverse_normalized_crb": inv}
+        exceeded.append(",".join(n for n, r in (("r_max", sec[-1]), ("crb_min", inv[-1]))
+                                 if r > 1.0 + NORMALIZER_SLACK))
+    return {"utility": ud, "utility_eval": ue, "normalized_secrecy": sec,
+            "inverse_normalized_crb": inv, "normalizer_exceeded": exceeded}
