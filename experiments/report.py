@@ -905,8 +905,9 @@ def make_report(sweep_dir: str | Path, figure: bool = True, meta: Mapping | None
     """Write results.csv, summary.csv, table.md and (unless ``figure=False``) figure.png/.pdf.
 
     ``meta``: draw as this ``sweep`` node (:func:`sweep_meta`) instead of the jobs' own;
-    ``out_dir``: where the files go (default the sweep dir). Returns a dict of written paths and counts: ``csv``, ``summary``, ``table``, ``png``,
-    ``pdf``, ``n_jobs``, ``n_rows``, ``n_failed``, ``status_counts``, ``plot``.
+    ``out_dir``: where the files go (default the sweep dir). Returns a dict of written paths and
+    counts: ``csv``, ``summary``, ``table``, ``png``, ``pdf``, ``n_jobs``, ``n_rows``,
+    ``n_failed``, ``status_counts``, ``plot``.
     """
     root = Path(sweep_dir)
     c, plot, summ, draw = build(root, meta)
