@@ -280,9 +280,11 @@ class Collected:
         return list(FIRST_COLUMNS) + self.flags + self.params + self.metric_cols
 
 
-def collect(sweep_dir: str | Path, meta: Mapping | None = None) -> Collected:
+def collect(sweep_dir: str | Path, meta: Mapping | None = None, title: str | None = None
+            ) -> Collected:
     """Tidy rows (one per job x drop), parameter/metric columns, the jobs and the plot metadata
-    (``meta``: a ``sweep`` node that replaces the one recorded in the jobs' configs)."""
+    (``meta``: a ``sweep`` node that replaces the one recorded in the jobs' configs; ``title``
+    replaces its title)."""
     root = Path(sweep_dir)
     jobs = [load_job(d) for d in find_runs(root)]
     if meta is not None:
@@ -318,6 +320,8 @@ def collect(sweep_dir: str | Path, meta: Mapping | None = None) -> Collected:
         if j["sweep"]:
             meta = dict(j["sweep"])
             break
+    if title is not None:
+        meta["title"] = title
     for k in _meta_keys(meta):
         if k not in params and any(k in j["params"] for j in jobs):
             params.append(k)
@@ -880,11 +884,12 @@ def sweep_meta(name: str | Path) -> dict:
     return dict(node)
 
 
-def build(sweep_dir: str | Path, meta: Mapping | None = None) -> tuple[Collected, dict, list[dict], Any]:
+def build(sweep_dir: str | Path, meta: Mapping | None = None, title: str | None = None
+          ) -> tuple[Collected, dict, list[dict], Any]:
     """Collect a sweep and return ``(collected, plot, summary_rows, make_figure)``;
     ``make_figure()`` renders the figure of the sweep's plot kind (``sweep.plot``)."""
     root = Path(sweep_dir)
-    c = collect(root, meta)
+    c = collect(root, meta, title)
     if not c.jobs:
         raise FileNotFoundError(f"no run directories under {root}")
     plot = resolve_plot(c.meta, c.rows, c.params, c.metric_cols)
@@ -901,16 +906,16 @@ def build(sweep_dir: str | Path, meta: Mapping | None = None) -> tuple[Collected
 
 
 def make_report(sweep_dir: str | Path, figure: bool = True, meta: Mapping | None = None,
-                out_dir: str | Path | None = None) -> dict:
+                out_dir: str | Path | None = None, title: str | None = None) -> dict:
     """Write results.csv, summary.csv, table.md and (unless ``figure=False``) figure.png/.pdf.
 
     ``meta``: draw as this ``sweep`` node (:func:`sweep_meta`) instead of the jobs' own;
-    ``out_dir``: where the files go (default the sweep dir). Returns a dict of written paths and
-    counts: ``csv``, ``summary``, ``table``, ``png``, ``pdf``, ``n_jobs``, ``n_rows``,
-    ``n_failed``, ``status_counts``, ``plot``.
+    ``out_dir``: where the files go (default the sweep dir); ``title``: replaces the title.
+    Returns a dict of written paths and counts: ``csv``, ``summary``, ``table``, ``png``,
+    ``pdf``, ``n_jobs``, ``n_rows``, ``n_failed``, ``status_counts``, ``plot``.
     """
     root = Path(sweep_dir)
-    c, plot, summ, draw = build(root, meta)
+    c, plot, summ, draw = build(root, meta, title)
     dest = Path(out_dir) if out_dir is not None else root
     dest.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"csv": dest / "results.csv", "summary": dest / "summary.csv",
@@ -950,12 +955,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         meta = sweep_meta(a.as_sweep) if a.as_sweep else None
-        if a.title is not None:
-            if meta is None:
-                meta = next((j["sweep"] for j in map(load_job, find_runs(Path(a.sweep_dir))) if j["sweep"]), {})
-            meta = {**meta, "title": a.title}
         out = a.out or (Path(a.sweep_dir) / f"as_{Path(a.as_sweep).stem}" if a.as_sweep else None)
-        rep = make_report(a.sweep_dir, figure=not a.no_figure, meta=meta, out_dir=out)
+        rep = make_report(a.sweep_dir, figure=not a.no_figure, meta=meta, out_dir=out,
+                          title=a.title)
     except FileNotFoundError as e:
         print(f"jisac report: {e}", file=sys.stderr)
         return 2
