@@ -71,7 +71,7 @@ def test_initial_design_feasible_and_svd_aligned(setup):
     s, sy, init, _ = setup
     v = L.constraint_violations(init, s)
     assert v["time"] <= 1e-12 and v["energy"] <= 1e-12 and v["tau_bounds"] <= 1e-12
-    assert v["power_comm"] <= 0 and v["power_sense"] <= 0 and v["p_comm_consistency"] < 1e-10
+    assert v["power_comm"] <= 0 and v["power_sense"] <= 0 and abs(v["p_comm_allocation"]) < 1e-10
     assert v["rf_unit_modulus"] < 1e-12
     # SVD init: the last layer maps the strongest BS field c onto the phases of the users'
     # dominant output direction v (numpy SVDs, written here).
@@ -220,6 +220,32 @@ def test_infeasible_or_nonfinite_outputs_rejected(setup):
     reasons = {e["block"]: e["reason"] for e in info["block_log"]}
     assert reasons["D"] == "infeasible_output" and reasons["A"] == "non_finite"
     np.testing.assert_array_equal(np.asarray(d.tau), np.asarray(init.tau))
+
+
+def test_beams_below_their_power_allocation_are_feasible(setup):
+    """A block output whose beams radiate less than the allocated ``p_comm`` is feasible (it uses
+    less energy); one radiating more is rejected. Block B's candidates are scaled *into* its
+    budget, so the former is its normal output (regression: a two-sided test rejected it)."""
+    s, sy, init, norm = setup
+
+    def scaled(c):
+        def b(system, design, s, **kw):
+            return _replace(design, W_BB=design.W_BB * c, R_AN=design.R_AN * c ** 2), {"status": "optimal"}
+        return b
+
+    p0 = float(init.p_comm)
+    st = L.LbcdSettings(outage_draws=0)
+    for c, accepted in ((0.9, True), (1.05, False)):
+        d = _replace(init, p_comm=jnp.asarray(0.5 * p0, init.W_BB.real.dtype))
+        d = _replace(d, W_BB=init.W_BB * np.sqrt(0.5), R_AN=init.R_AN * 0.5)
+        v = L.constraint_violations(scaled(c)(sy, d, s)[0], s)
+        assert v["p_comm_allocation"] == pytest.approx(0.5 * p0 * (c ** 2 - 1) / s.p_bs_max, rel=1e-9)
+        _, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=d,
+                         blocks=stubs(B=scaled(c)), settings=st, max_iter=1, discretize=False)
+        e = next(e for e in info["block_log"] if e["block"] == "B")
+        assert e["accepted"] is accepted, e
+        if not accepted:
+            assert e["reason"] == "infeasible_output" and set(e["violations"]) == {"p_comm_allocation"}
 
 
 def test_block_d_feasibility_restoration_setting(setup):
