@@ -203,3 +203,19 @@ def test_uncertified_drops_are_counted_flagged_and_ringed(tmp_path):
     labels = [ln.get_label() for ln in ax2.get_lines()]
     assert "not certified (Monte Carlo): 3 drop(s)" in labels
     assert "3 uncertified drop(s)" in ax2.get_title()
+
+
+def test_block_failure_design_is_a_drawn_point(tmp_path):
+    """An L-BCD run stopped by repeated block failures returns its best iterate: a design, drawn
+    and averaged like a max_iterations one (its certificate decides "not certified"), while an
+    infeasible job stays a failed point."""
+    root = tmp_path / "sweep"
+    _job(root, "lbcd", 0, "block_failure", [1.0, 2.0, 3.0, 6.0])
+    _job(root, "lbcd", 5, "max_iterations", [2.0, 2.0, 2.0, 2.0])
+    _job(root, "lbcd", 10, "infeasible")
+    rep = report.make_report(root, figure=False)
+    assert rep["n_failed"] == 1
+    summ = {float(r["x"]): r for r in _read(rep["summary"])}
+    assert int(summ[0.0]["n"]) == 4 and float(summ[0.0]["mean"]) == 3.0
+    assert int(summ[0.0]["n_failed_jobs"]) == 0
+    assert int(summ[10.0]["n"]) == 0 and int(summ[10.0]["n_failed_jobs"]) == 1
