@@ -334,6 +334,7 @@ def test_normalizers_from_single_objective_runs(setup):
     assert nrm.crb_min <= norm0.crb_min
     np.testing.assert_array_equal(np.asarray(d1.theta_sense), np.asarray(init.theta_sense))
     assert info["norm_status"] == ["converged", "converged"]
+    assert info["norm_comm_outage_ok"] is True          # rule (ii) off: holds
     b = stubs()
     again = L.compute_normalizers(sy, s, max_iter=2, settings=st, blocks=b)
     assert L.compute_normalizers(sy, s, max_iter=2, settings=st, blocks=b) is again
@@ -343,6 +344,23 @@ def test_normalizers_from_single_objective_runs(setup):
     assert L.compute_normalizers(sy, s_alpha, max_iter=2, settings=st_one, blocks=b) is again
     assert L.compute_normalizers(sy, dataclasses.replace(s, p_bs_max_dbm=s.p_bs_max_dbm - 3.0),
                                  max_iter=2, settings=st, blocks=b) is not again
+
+
+def test_normalizer_reports_a_benchmark_in_outage(setup):
+    """R_max from a comm-only run whose beams leave a user in outage is flagged: a B that
+    switches user 0's beam off gives that user rate 0 < R_min in every draw."""
+    s, sy, init, _ = setup
+
+    def b_off(system, design, s, **kw):
+        return _replace(design, W_BB=design.W_BB.at[:, 0].set(0.0)), {"status": "optimal"}
+
+    W = np.asarray(init.W_RF) @ np.asarray(init.W_BB).copy()
+    assert np.linalg.norm(W[:, 0]) > 0
+    _, _, _, info = L.compute_normalizers(sy, s, max_iter=1, settings=L.LbcdSettings(),
+                                          blocks=stubs(B=b_off), use_cache=False)
+    tr = info["norm_comm_trajectory"][0]
+    assert tr["eps_outage"] == pytest.approx(1.0 - s.eps_out)
+    assert info["norm_comm_outage_ok"] is False
 
 
 @pytest.mark.slow

@@ -950,7 +950,13 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     if not (crb_min > 0 and math.isfinite(crb_min)):
         degenerate.append("crb_min")
         crb_min = boot.crb_min
+    # whether the benchmark R_max is itself a robust design: its best iterate met (11) by rule
+    # (ii) (False, e.g., when B never succeeded and the start's beams leave a user in outage)
+    best_tr = i_comm["trajectory"][i_comm["best_iteration"] - 1] if i_comm["best_iteration"] else None
+    comm_outage_ok = (None if best_tr is None or not robust
+                      else bool(best_tr["eps_outage"] <= st.outage_tol))
     info = {"norm_status": [i_comm["status"], i_sense["status"]],
+            "norm_comm_outage_ok": comm_outage_ok,
             "norm_iterations": [i_comm["iterations"], i_sense["iterations"]],
             "norm_crb_history": i_sense["crb_history"],
             # why the alpha = 0 run stopped where it did: S and the rule (i)-(iv) values per
