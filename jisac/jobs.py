@@ -30,9 +30,9 @@ from .schemes import design_function
 
 # Statuses of a usable design (the one list for exit codes, reports and figures). A scheme
 # that stops at its iteration cap still returns a valid, feasible design ("max_iterations"); so
-# does an L-BCD run stopped by repeated block failures ("block_failure": its best iterate, which
-# meets (23a)-(23i) since the start does; whether it meets the outage target (11) is the
-# certificate's verdict, drawn as "not certified" like any other design's).
+# does an L-BCD run stopped by repeated block failures ("block_failure": its best iterate; the
+# driver accepts no output that breaks (23a)-(23e), (23i) and the start meets them; whether it
+# meets the outage target (11) is the certificate's verdict, drawn as "not certified").
 # Anything else -- "infeasible", "solver_error", "error: ..." -- is a failed point.
 OK_STATUSES = ("optimal", "optimal_inaccurate", "closed_form", "converged", "max_iterations",
                "block_failure")

@@ -250,7 +250,7 @@ def constraint_violations(design: SimDesign, s: SimScenario) -> dict:
         "power_sense": float((p_s - s.p_bs_max) / s.p_bs_max),
         # the beams may radiate *less* than the allocation p_comm (B's candidates are scaled
         # into the budget, never up to it; energy (23c) uses the radiated p_c): only excess
-        # violates. A two-sided test rejected 12-18 of 20 feasible B outputs at Sec. V
+        # violates. A two-sided test rejected 12-18 of 20 feasible B outputs at the Sec.-V size
         # (docs/derivations/sim_lbcd.md, "Power allocation vs radiated power").
         "p_comm_allocation": float((p_c - float(design.p_comm)) / s.p_bs_max),
         "tau_bounds": float(max(np.max(s.tau_min - tau), np.max(tau - s.tau_max))),
@@ -952,9 +952,9 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
         crb_min = boot.crb_min
     # whether the benchmark R_max is itself a robust design: its best iterate met (11) by rule
     # (ii) (False, e.g., when B never succeeded and the start's beams leave a user in outage)
-    best_tr = i_comm["trajectory"][i_comm["best_iteration"] - 1] if i_comm["best_iteration"] else None
-    comm_outage_ok = (None if best_tr is None or not robust
-                      else bool(best_tr["eps_outage"] <= st.outage_tol))
+    t_best = i_comm["best_iteration"]
+    comm_outage_ok = (None if not t_best or not robust
+                      else bool(i_comm["trajectory"][t_best - 1]["eps_outage"] <= st.outage_tol))
     info = {"norm_status": [i_comm["status"], i_sense["status"]],
             "norm_comm_outage_ok": comm_outage_ok,
             "norm_iterations": [i_comm["iterations"], i_sense["iterations"]],
