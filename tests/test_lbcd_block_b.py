@@ -229,3 +229,61 @@ def test_effective_channels_reference_and_compiled_once(inst):
                      d.p_sense, d.p_comm)
     bb._effective(sys, d2)
     assert bb._effective_kernel._cache_size() == n0
+
+
+def test_repair_sdr_is_the_psd_projection_within_budget():
+    """``repair_sdr``: PSD-feasible input within the budget is returned unchanged; otherwise the
+    result is the eigenvalue-clipped matrix (NumPy, written here) scaled onto trace 1."""
+    rng = np.random.default_rng(4)
+    M, K = 5, 2
+
+    def herm(a):
+        return 0.5 * (a + a.conj().T)
+
+    A = [herm(rng.standard_normal((M, M)) + 1j * rng.standard_normal((M, M))) for _ in range(K + 1)]
+    good = [a @ a.conj().T for a in A]
+    tot = sum(np.trace(g).real for g in good)
+    V0, Z0 = np.stack(good[:K]) / (2 * tot), good[K] / (2 * tot)
+    V1, Z1 = bb.repair_sdr(V0, Z0)
+    np.testing.assert_allclose(V1, V0, atol=1e-14)
+    np.testing.assert_allclose(Z1, Z0, atol=1e-14)
+    V0, Z0 = np.stack(A[:K]), A[K]                      # indefinite, trace unrelated to 1
+    V1, Z1 = bb.repair_sdr(V0, Z0)
+    ref = []
+    for a in (*A[:K], A[K]):
+        w, U = np.linalg.eigh(a)
+        ref.append(U @ np.diag(np.clip(w, 0, None)) @ U.conj().T)
+    scale = 1.0 / max(1.0, sum(np.trace(r).real for r in ref))
+    np.testing.assert_allclose(V1, np.stack(ref[:K]) * scale, atol=1e-12)
+    np.testing.assert_allclose(Z1, ref[K] * scale, atol=1e-12)
+    assert min(np.linalg.eigvalsh(x).min() for x in (*V1, Z1)) >= -1e-12
+    assert np.trace(V1.sum(0) + Z1).real <= 1 + 1e-12
+
+
+@pytest.mark.parametrize("bump, repaired", [(1e-3, True), (0.3, False)])
+def test_slightly_inexact_sdr_answer_is_repaired_not_failed(inst, monkeypatch, bump, repaired):
+    """A solver answer with a PSD/power residual just above ``tol`` (the Sec.-V Clarabel case,
+    4.5e-4) is repaired and used; a gross one (above ``repair_tol``) still fails the block with
+    the previous design kept. The repaired output keeps the power budget and a PSD AN."""
+    s, sys, d = inst
+    real = bb.solve_beamforming_layer
+
+    def inexact(bl, params, args, basis=None):
+        V, Z, slack = real(bl, params, args, basis=basis)
+        V = np.array(V)
+        V[0] = V[0] - bump * np.eye(V.shape[-1])        # min eigenvalue about -bump
+        return V, np.asarray(Z) * (1 + bump), slack
+
+    monkeypatch.setattr(bb, "solve_beamforming_layer", inexact)
+    d1, info = bb.beamforming_block(sys, d, s, robust=True, key=jax.random.PRNGKey(5), n_rand=16,
+                                    n_mc=64, solver="Clarabel")
+    if repaired:
+        assert info["status"].startswith("optimal") and info["status"].endswith("_sdr_repaired")
+        assert len(info["attempts"]) == 1 and info["attempts"][0][1].startswith("repaired")
+        assert 1e-4 < info["sdr_repaired_residual"] <= 1e-2
+        W, R = np.asarray(d1.W), np.asarray(d1.R_AN)
+        assert np.sum(np.abs(W) ** 2) + np.trace(R).real <= info["power_budget"] * (1 + 1e-9)
+        assert np.linalg.eigvalsh(R).min() >= -1e-12 * info["power_budget"]
+    else:
+        assert info["status"] == "solver_failed: previous design kept" and d1 is d
+        assert [a[1].split("(")[0] for a in info["attempts"]] == ["inaccurate", "inaccurate"]

@@ -633,3 +633,92 @@ def test_normalizers_disk_cache(setup, tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="solved although"):
         L.compute_normalizers(sy, s, max_iter=1, settings=st)
     clear()
+
+
+# ----------------------------------------------------------------------------------------------
+# Outage polish after the discretisation (lbcd._outage_polish)
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def robust_continuous(setup):
+    """A robust continuous L-BCD iterate of the small drop (real blocks, 3 iterations)."""
+    s, sy, init, norm = setup
+    d, info = L.lbcd(sy, s, alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init,
+                     max_iter=3, discretize=False)
+    return d
+
+
+def _design_model_outage(sy, design, s, key, n):
+    """Per-user secrecy outage by ``certify_sim`` with the evaluation coupling replaced by the
+    design model's (the model the polish screens on), and its one-sided 95 % upper bound."""
+    import equinox as eqx
+    from jisac.evaluation.sim import certify_sim
+
+    sys_d = eqx.tree_at(lambda x: x.h_inter_eval, sy, sy.h_inter)
+    p = np.asarray(certify_sim(sys_d, design, s, key, n_draws=n, chunk=n)["secrecy_outage"])
+    return p, p + 1.645 * np.sqrt(np.maximum(p * (1 - p), 1.0 / n) / n)
+
+
+def test_outage_polish_restores_outage_with_phases_fixed(setup, robust_continuous):
+    """Beams that no longer match the SIM channels (here: the robust iterate's digital beams at
+    30 % amplitude, which puts user 2 in outage as a coarse phase grid does) are re-designed by
+    B and D with the phases untouched, and the result meets eps_out by an independent
+    20 000-draw Monte Carlo (95 % upper bound). A design that already meets (11) is returned
+    as it is."""
+    s, sy, _, norm = setup
+    dc = robust_continuous
+    kw = dict(alpha=0.5, norm=norm, key=jax.random.PRNGKey(8), settings=L.LbcdSettings(),
+              blocks=L.default_blocks(), order="ABCDE", ce_report=None)
+    same, rep = L._outage_polish(sy, s, dc, **kw)
+    assert rep["triggered"] is False and same is dc
+    bad = _replace(dc, W_BB=dc.W_BB * 0.3)
+    p_bad, _ = _design_model_outage(sy, bad, s, jax.random.PRNGKey(21), 20000)
+    assert np.max(p_bad) > 0.5
+    new, rep = L._outage_polish(sy, s, bad, **kw)
+    assert rep["triggered"] and rep["accepted"]
+    assert max(rep["outage_before"]) > s.eps_out >= max(rep["outage_after"])
+    assert [e["block"] for e in rep["blocks"]][:2] == ["B", "D"]
+    for f in ("theta_comm", "theta_sense", "theta_ce"):
+        np.testing.assert_array_equal(np.asarray(getattr(new, f)), np.asarray(getattr(bad, f)))
+    _, upper = _design_model_outage(sy, new, s, jax.random.PRNGKey(22), 20000)
+    assert np.all(upper <= s.eps_out)
+    v = L.constraint_violations(new, s)
+    assert max(v[k] for k in v if k != "reconfiguration") <= 1e-4
+
+
+def test_outage_polish_in_the_driver(setup):
+    """Through ``lbcd``: with every user in outage (r_min above any rate) the polish runs after
+    the discretisation, B sees the discrete phases with the robust flag, every round; a B output
+    that meets (11) no better and lowers U is not taken (the discrete design is returned). Off
+    for NR-LBCD (robust=False), without discretisation, and with ``polish_rounds=0``."""
+    s, sy, init, norm = setup
+    s_hi = dataclasses.replace(s, r_min=1e3)
+    seen = []
+
+    def b_shrink(system, design, s, *, eps_csi, robust, key, **kw):
+        # the continuous iteration's call keeps the design; polish calls shrink the beams
+        seen.append((robust, np.asarray(design.theta_comm), np.asarray(eps_csi)))
+        if len(seen) == 1:
+            return design, {"status": "optimal"}
+        return _replace(design, W_BB=design.W_BB * 0.01), {"status": "optimal"}
+
+    st = L.LbcdSettings(outage_draws=64, polish_rounds=2)
+    kw = dict(alpha=0.5, norm=norm, key=jax.random.PRNGKey(0), init=init, settings=st,
+              max_iter=1)
+    d, info = L.lbcd(sy, s_hi, blocks=stubs(B=b_shrink), **kw)
+    rep = info["outage_polish"]
+    assert rep["triggered"] and rep["outage_before"] == [1.0, 1.0] and not rep["accepted"]
+    assert [(e["round"], e["block"]) for e in rep["blocks"]] == [(0, "B"), (0, "D"), (1, "B"),
+                                                                 (1, "D")]
+    polish_calls = seen[1:]                       # the first B call is the continuous iteration's
+    assert len(polish_calls) == 2 and all(r for r, _, _ in polish_calls)
+    grid = np.asarray(quantize_phases(polish_calls[0][1], s.phase_bits))
+    np.testing.assert_allclose(polish_calls[0][1], grid, atol=1e-12)
+    assert rep["utility_after"] < rep["utility_before"]
+    np.testing.assert_array_equal(np.asarray(d.W_BB), np.asarray(info["design_continuous"].W_BB))
+    for extra in (dict(robust=False), dict(discretize=False),
+                  dict(settings=dataclasses.replace(st, polish_rounds=0))):
+        seen.clear()
+        _, inf = L.lbcd(sy, s_hi, blocks=stubs(B=b_shrink), **{**kw, **extra})
+        assert "outage_polish" not in inf

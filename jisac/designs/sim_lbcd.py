@@ -31,8 +31,8 @@ __all__ = ["design_lbcd", "design_ts", "design_cf", "design_sf", "design_sl_ris"
 
 _SUMMARY_KEYS = ("status", "stop_reason", "iterations", "best_iteration", "utility",
                  "utility_continuous", "initial_utility", "secrecy_throughput", "crb_total",
-                 "rules", "norm", "constraints", "discretization", "lambda_phi", "time_s",
-                 "n_elements", "alpha", "robust", "ce_requirement", "start", "starts",
+                 "rules", "norm", "constraints", "discretization", "outage_polish", "lambda_phi",
+                 "time_s", "n_elements", "alpha", "robust", "ce_requirement", "start", "starts",
                  "trajectory", "block_log", "continuous_cached", "continuous_time_s")
 
 

@@ -42,8 +42,8 @@ from ...hardware.sim import sim_cascade
 from ...scenarios import SimScenario
 from ...systems.sim import SimSystem
 
-__all__ = ["ce_block", "training_phases", "ce_error_covariance", "chernoff_quantile",
-           "effective_noise"]
+__all__ = ["ce_block", "ce_radius", "training_phases", "ce_error_covariance",
+           "chernoff_quantile", "effective_noise"]
 
 
 def training_phases(theta_ce, n_configs: int):
@@ -115,6 +115,19 @@ def _optimise(theta_ce, theta_comm, h1, h_inter, n_configs: int, n_steps: int, l
     (th, _, best_th, best), hist = jax.lax.scan(step, init, None, length=n_steps)
     last = loss(th)
     return jnp.where(last < best, th, best_th), hist
+
+
+def ce_radius(system: SimSystem, design: SimDesign, s: SimScenario, *, confidence: float = 0.95,
+              bandwidth_hz: float | None = None) -> np.ndarray:
+    """``eps_csi (K,)``: the Chernoff ``confidence``-radius of ``Delta h_eff,k`` (module doc) at the
+    design's own ``theta_ce``, ``tau_ce`` and ``theta_comm``, without optimising anything (the radius
+    block B must design against after the discretisation has moved the phases)."""
+    tau_ce = float(design.tau[0])
+    b = s.pilot_bandwidth if bandwidth_hz is None else float(bandwidth_hz)
+    sig2 = effective_noise(s, tau_ce, system.h1.shape[1], b)
+    eps, _ = _eps(design.theta_ce, design.theta_comm, system.h1, system.h_inter, sig2,
+                  1.0 - confidence, s.n_ce_configs)
+    return np.full(system.H_users.shape[0], float(eps))
 
 
 def ce_block(system: SimSystem, design: SimDesign, s: SimScenario, *, n_steps: int = 100,

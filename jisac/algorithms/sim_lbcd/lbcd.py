@@ -124,6 +124,9 @@ class LbcdSettings:
     # Algorithm 1 verbatim.
     starts: tuple[str, ...] = ("paper", "sensing")
     block_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # rounds of B -> D of the outage polish after the discretisation (:func:`_outage_polish`;
+    # 0: off); B is one SCA step, so a far-off start can need more than one
+    polish_rounds: int = 3
 
     def __post_init__(self):
         starts = tuple(self.starts)
@@ -136,6 +139,7 @@ class LbcdSettings:
         return hash((self.order, self.lambda0, self.kappa_lambda, self.lambda_max, self.tol_param,
                      self.outage_tol, self.outage_draws, self.crb_max, self.max_block_failures,
                      self.coverage_deg, self.accept_feasibility_restoration, self.starts,
+                     self.polish_rounds,
                      repr(sorted((k, sorted(v.items()))
                                                     for k, v in self.block_kwargs.items()))))
 
@@ -524,7 +528,11 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
                 _CONTINUOUS_CACHE.clear()
             _CONTINUOUS_CACHE[ck] = (best, _copy_info(info))
     info["continuous_time_s"] = info.pop("time_s")
-    final, info = _discretize_best(system, s, best, info, discretize=discretize, blocks=blocks)
+    # the polish key is independent of the continuous run's per-iteration keys
+    final, info = _discretize_best(system, s, best, info, discretize=discretize, blocks=blocks,
+                                   key=jax.random.fold_in(key, 0x504F4C),
+                                   settings=settings, active_blocks=active_blocks,
+                                   check_outage=check_outage)
     info["time_s"] = time.perf_counter() - t_start
     return final, info
 
@@ -767,11 +775,16 @@ def _lbcd_continuous(system: SimSystem, s: SimScenario, *, alpha,
 
 
 def _discretize_best(system: SimSystem, s: SimScenario, best: SimDesign, info: dict, *,
-                     discretize: bool, blocks: Mapping[str, Callable] | None):
+                     discretize: bool, blocks: Mapping[str, Callable] | None, key=None,
+                     settings: LbcdSettings | None = None, active_blocks: str | None = None,
+                     check_outage: bool = True):
     """The discretisation phase of Algorithm 1 ((31) projection onto ``s.phase_bits`` bits,
-    then the local search (32)) on the best continuous iterate; completes ``info`` with
-    ``utility``, ``secrecy_throughput``, ``crb_total``, ``constraints`` (of the returned design),
-    ``discretization`` and ``ce_requirement``. A failed discretisation returns ``best``."""
+    then the local search (32)) on the best continuous iterate, then, for a robust run whose
+    discrete design breaks the outage target (11), the outage polish
+    (:func:`_outage_polish`, needs ``key``); completes ``info`` with ``utility``,
+    ``secrecy_throughput``, ``crb_total``, ``constraints`` (of the returned design),
+    ``discretization``, ``outage_polish`` and ``ce_requirement``. A failed discretisation returns
+    ``best``."""
     blocks = dict(default_blocks() if blocks is None else blocks)
     info = dict(info)
     alpha = info["alpha"]
@@ -790,12 +803,110 @@ def _discretize_best(system: SimSystem, s: SimScenario, best: SimDesign, info: d
             disc_info = {"status": f"error: {type(exc).__name__}: {exc}"[:300]}
             if status == "converged":
                 status = "discretize_failed"
+    ce_report = info.pop("ce_report")
+    st = settings or LbcdSettings()
+    order = st.order if active_blocks is None else "".join(b for b in st.order if b in active_blocks)
+    if (final is not best and info["robust"] and check_outage and st.outage_draws > 0
+            and st.polish_rounds > 0 and key is not None and "B" in order):
+        final, info["outage_polish"] = _outage_polish(
+            system, s, final, alpha=alpha, norm=norm, key=key, settings=st, blocks=blocks,
+            order=order, ce_report=ce_report)
     u_fin, S_fin, crb_fin = _evaluate(system, final, s, alpha, norm)
     info.update(status=status, utility=u_fin, secrecy_throughput=S_fin, crb_total=crb_fin,
                 constraints=constraint_violations(final, s),
                 discretization={k: v for k, v in disc_info.items() if _jsonable_scalar(v)},
-                ce_requirement=_ce_summary(info.pop("ce_report"), final))
+                ce_requirement=_ce_summary(ce_report, final))
     return final, info
+
+
+def _outage_polish(system: SimSystem, s: SimScenario, design: SimDesign, *, alpha,
+                   norm: Normalizers, key, settings: LbcdSettings, blocks: Mapping[str, Callable],
+                   order: str, ce_report: dict | None) -> tuple[SimDesign, dict]:
+    """Restore the secrecy-outage target (11) after the discretisation phase, when it broke it.
+
+    Why: Block B designs the beams against the effective channels of the *continuous* SIM phases;
+    projecting the phases onto the b-bit grid (31) and the local search (32), which sees only
+    ``U``, change those channels under fixed beams, and at the Sec.-V drop the 3-bit design put a
+    user in outage 1.0 while the continuous iterate met (11) (docs/derivations/sim_lbcd.md,
+    "Outage polish"). The paper's (32) minimises "the current objective" of (23), i.e. subject
+    to (11); with the phases now fixed on the grid, the continuous blocks that enforce (11) are
+    re-run: B (SDR beams, AN, the Bernstein surrogate (25), against the CSI radius of the
+    design's own quantised CE configuration when Block E runs) and then D (time/power, robust
+    SINR and (23f)), for up to ``settings.polish_rounds`` rounds (B is one SCA step), stopping
+    once the screen passes. The phases stay discrete.
+
+    Screen: rule (ii)'s Monte Carlo on the design model with ``max(outage_draws,
+    SELECT_OUTAGE_DRAWS)`` draws, the same key for both designs (paired). Triggered only when
+    ``max_k P_k > eps_out + outage_tol``; the polished design replaces the discrete one only if
+    it is feasible and ranks higher by (meets (11), U) -- the driver's own ranking of iterates.
+
+    Returns ``(design, report)``; ``report``: ``triggered``, ``outage_before`` (K,), and when
+    triggered ``outage_after``, ``blocks`` [{round, block, status, accepted, reason}],
+    ``accepted``,
+    ``utility_before``, ``utility_after``, ``time_s``.
+    """
+    t0 = time.perf_counter()
+    k_scr, k_b, k_d = jax.random.split(key, 3)
+    n_sel = max(settings.outage_draws, SELECT_OUTAGE_DRAWS)
+    target = s.eps_out + settings.outage_tol
+    p0 = outage_probabilities(system, design, s, k_scr, n_sel)
+    report: dict = {"triggered": bool(np.max(p0) > target), "outage_before": p0.tolist(),
+                    "draws": n_sel}
+    if not report["triggered"]:
+        return design, report
+    if "E" in order:
+        from .block_e import ce_radius
+
+        kw_e = dict(settings.block_kwargs.get("E", {}))
+        eps_csi = jnp.asarray(ce_radius(system, design, s, **{
+            k: kw_e[k] for k in ("confidence", "bandwidth_hz") if k in kw_e}))
+    else:
+        eps_csi = nominal_eps_csi(system, design, s)
+    extra_d = {}
+    if ce_report is not None and ce_report.get("attainable"):
+        extra_d["tau_ce_min"] = float(np.clip(ce_report["tau_ce_needed"], s.tau_min, s.tau_max))
+    cand, log = design, []
+    p1 = p0
+    rounds = [(r, name, jax.random.fold_in(k_b if name == "B" else k_d, r))
+              for r in range(settings.polish_rounds) for name in ("B", "D")]
+    for r, name, k_blk in rounds:
+        if name not in order or name not in blocks:
+            continue
+        if name == "B" and r > 0:
+            # one SCA step of B per round: stop as soon as the screen passes
+            p1 = outage_probabilities(system, cand, s, k_scr, n_sel)
+            if np.max(p1) <= target:
+                break
+        entry = {"round": r, "block": name}
+        try:
+            kw = {**settings.block_kwargs.get(name, {}), **(extra_d if name == "D" else {})}
+            # lam is read by the phase blocks A and C only
+            new, binfo = _call(name, blocks[name], system, cand, s, alpha=alpha, norm=norm,
+                               robust=True, key=k_blk, eps_csi=eps_csi, lam=None, kw=kw)
+            entry["status"] = str(binfo.get("status", "ok"))
+        except Exception as exc:
+            new, entry["status"] = None, f"error: {type(exc).__name__}: {exc}"[:300]
+        reason = None
+        if new is None or _failed_status(entry["status"]):
+            reason = "failed"
+        elif not _finite(new):
+            reason = "non_finite"
+        elif _violation(new, s) > max(_violation(cand, s), settings.feas_rtol):
+            reason = "infeasible_output"
+        entry["accepted"], entry["reason"] = reason is None, reason
+        log.append(entry)
+        if reason is None:
+            cand = new
+    if cand is not design:
+        p1 = outage_probabilities(system, cand, s, k_scr, n_sel)
+    u0 = _evaluate(system, design, s, alpha, norm)[0]
+    u1 = _evaluate(system, cand, s, alpha, norm)[0]
+    ok0, ok1 = bool(np.max(p0) <= target), bool(np.max(p1) <= target)
+    accept = (cand is not design and _violation(cand, s) <= settings.feas_rtol
+              and (ok1, u1) > (ok0, u0))
+    report.update(outage_after=p1.tolist(), blocks=log, accepted=bool(accept),
+                  utility_before=u0, utility_after=u1, time_s=time.perf_counter() - t0)
+    return (cand if accept else design), report
 
 
 def sensing_first_start(init: SimDesign, d_sense: SimDesign, s: SimScenario) -> SimDesign:
