@@ -20,6 +20,10 @@ from .schemes import scheme_from_dict
 #: scenario keys read only by paper 004's discretisation phase (31)-(32), not by the continuous
 #: L-BCD iterations: :meth:`JobConfig.design_seed` leaves them out
 DISCRETIZATION_ONLY_KEYS = ("phase_bits",)
+#: (section, key) -> value: keys added after seeds were published, hashed into the job and
+#: design seeds only when set away from this value, so that adding a knob does not reseed (and
+#: so unpair from their archives) the configs that leave it at its default
+SEED_NEUTRAL_DEFAULTS = {("scheme", "polish_rounds"): 3}
 TOP_LEVEL_KEYS = {"scenario", "scheme", "seed", "n_drops", "mc_draws", "mc_chunk", "x64", "sweep"}
 
 
@@ -54,8 +58,7 @@ class JobConfig:
         Two jobs of one sweep that differ in any parameter get independent streams; the same
         config always gets the same seed (determinism across runs and machines).
         """
-        d = self.to_dict()
-        d.pop("sweep", None)
+        d = _seed_dict(self)
         return _hash_seed(d)
 
     def design_seed(self) -> int:
@@ -65,8 +68,7 @@ class JobConfig:
         then run the same continuous L-BCD (cached in process, so a Fig.-9 sweep solves it once
         per drop) and differ only in its discretisation; at the default resolution the design
         seed is the job seed."""
-        d = self.to_dict()
-        d.pop("sweep", None)
+        d = _seed_dict(self)
         defaults = {f.name: f.default for f in dataclasses.fields(type(self.scenario))}
         for k in DISCRETIZATION_ONLY_KEYS:
             if k in d["scenario"] and k in defaults:
@@ -95,6 +97,16 @@ class JobConfig:
         d = self.to_dict()
         scen = {k: v for k, v in d["scenario"].items() if k not in self.paired_scenario_keys()}
         return _hash_seed({"scenario": scen, "seed": d["seed"], "n_drops": d["n_drops"]})
+
+
+def _seed_dict(job: JobConfig) -> dict:
+    """``job.to_dict()`` without ``sweep`` and without the seed-neutral keys at their default."""
+    d = job.to_dict()
+    d.pop("sweep", None)
+    for (section, key), default in SEED_NEUTRAL_DEFAULTS.items():
+        if key in d.get(section, {}) and d[section][key] == default:
+            del d[section][key]
+    return d
 
 
 def _hash_seed(d: Mapping[str, Any]) -> int:

@@ -165,7 +165,9 @@ class LbcdParams:
     runs (two extra L-BCD solves per drop). ``order``: block order of one iteration.
     ``starts``: starting points of L-BCD (lbcd, nr_lbcd, sl_ris; the best final design is kept):
     ``paper`` (Algorithm 1's initialisation) and/or ``sensing`` (sensing-only SIM phases);
-    ts/cf/sf have fixed starting points and ignore it.
+    ts/cf/sf have fixed starting points and ignore it. ``polish_rounds``: rounds of Blocks B
+    and D after the discretisation when the discrete design breaks the outage target (11)
+    (robust runs with Block B only; 0 = off; docs/derivations/sim_lbcd.md, "Discretisation").
     """
 
     name: str = "lbcd"
@@ -178,6 +180,7 @@ class LbcdParams:
     r_max: float | None = None
     crb_min: float | None = None
     starts: tuple[str, ...] = _LBCD_STARTS
+    polish_rounds: int = 3
 
     def __post_init__(self):
         starts = self.starts
@@ -208,6 +211,10 @@ class LbcdParams:
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
                                   or not (v > 0 and v < float("inf"))):
                 raise ConfigError(f"scheme.{k}", v, "must be null or a finite number > 0")
+        if (isinstance(self.polish_rounds, bool) or not isinstance(self.polish_rounds, int)
+                or not 0 <= self.polish_rounds <= 20):
+            raise ConfigError("scheme.polish_rounds", self.polish_rounds,
+                              "must be an integer in [0, 20]")
         if (self.r_max is None) != (self.crb_min is None):
             raise ConfigError("scheme.crb_min" if self.crb_min is None else "scheme.r_max", None,
                               "r_max and crb_min must be given together (or both null)")

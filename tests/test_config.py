@@ -158,6 +158,38 @@ def test_design_seed_ignores_only_the_phase_resolution():
     assert t.design_seed() == t.job_seed()
 
 
+def test_new_knob_at_its_default_keeps_archived_seeds():
+    """``scheme.polish_rounds`` was added after the 7 Dec Sec.-V run was archived: its config
+    (which lacks the key) still gives the job seed recorded in its metrics.json, with the key at
+    its default too; any other value reseeds."""
+    import json
+
+    import yaml
+
+    from jisac.config import TOP_LEVEL_KEYS
+
+    run = "docs/results/2026-12-07_sim_secV_lbcd_alloc_fix"
+    with open(f"{run}/config.yaml") as f:
+        cfg = {k: v for k, v in yaml.safe_load(f).items() if k in TOP_LEVEL_KEYS}
+    with open(f"{run}/metrics.json") as f:
+        recorded = json.load(f)["job_seed"]
+    assert "polish_rounds" not in cfg["scheme"]
+    job = job_from_dict(cfg)
+    assert job.scheme.polish_rounds == 3
+    assert job.job_seed() == recorded == job.design_seed()
+    for v, same in ((3, True), (0, False), (1, False)):
+        c = {**cfg, "scheme": {**cfg["scheme"], "polish_rounds": v}}
+        assert (job_from_dict(c).job_seed() == recorded) is same
+
+
+@pytest.mark.parametrize("bad", [-1, 21, 1.5, True, "3"])
+def test_polish_rounds_validated(bad):
+    c = _cfg("sim_isac")
+    c["scheme"] = {"name": "lbcd", "polish_rounds": bad}
+    with pytest.raises(ConfigError, match="scheme.polish_rounds"):
+        job_from_dict(c)
+
+
 def test_run_job_realises_the_same_drops_for_every_scheme():
     """Two jobs that differ only in the scheme's parameters design on the same channel estimates
     (design.npz H_hat) and record the same drops_seed, but different job seeds."""

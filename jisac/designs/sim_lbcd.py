@@ -45,7 +45,8 @@ def _common(s: SimScenario, params):
     norm = None if params.r_max is None else Normalizers(float(params.r_max), float(params.crb_min))
     kw = dict(alpha=alpha, norm=norm, max_iter=params.max_iterations, tol=params.tol,
               discretize=params.discretize,
-              settings=LbcdSettings(order=params.order, starts=params.starts))
+              settings=LbcdSettings(order=params.order, starts=params.starts,
+                                    polish_rounds=params.polish_rounds))
     return kw
 
 
