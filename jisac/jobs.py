@@ -96,7 +96,9 @@ def _summary(per_drop: list[dict]) -> dict:
 
 def _sim_phase_losses(system, design, s, info: dict, drops: list[dict]) -> None:
     """004 Fig. 9 per drop (``jisac.evaluation.sim.phase_loss_metrics``): the L-BCD family keeps
-    the continuous iterate it discretised (``details[i]["design_continuous"]``); any other scheme,
+    the continuous iterate it discretised (``details[i]["design_continuous"]``) and, when the
+    outage polish changed the beams afterwards, the design before it
+    (``details[i]["design_discrete"]``); any other scheme,
     or one that skipped the discretisation phase, is compared with its own phases projected onto
     ``s.phase_bits`` bits (eq. (31))."""
     from .evaluation.sim import phase_loss_metrics, project_phases
@@ -107,7 +109,11 @@ def _sim_phase_losses(system, design, s, info: dict, drops: list[dict]) -> None:
         disc = str(det.get("discretization", {}).get("status", "skipped"))
         if det.get("design_continuous") is not None and disc not in ("skipped",) \
                 and not disc.startswith("error"):
-            d_c, d_q, src = det["design_continuous"], d_i, "lbcd_discretization"
+            # after an accepted outage polish (B, D re-run on the grid phases) the returned
+            # design differs in W, R_AN, tau, powers too: the loss of the phase rounding itself
+            # is measured on the design before it (``design_discrete``)
+            d_c, src = det["design_continuous"], "lbcd_discretization"
+            d_q = det.get("design_discrete", d_i)
         else:
             d_c, d_q, src = d_i, project_phases(d_i, s.phase_bits), "projection"
         drops[i].update(to_jsonable(phase_loss_metrics(

@@ -362,3 +362,20 @@ def test_lbcd_family_uses_continuous_iterate(setup):
     _sim_phase_losses(batch(sy), batch(d), s, info, drops)
     assert drops[0]["phase_loss_source"] == "projection"
     assert drops[0]["phase_loss_sensing"] == pytest.approx(ref["phase_loss_sensing"], rel=1e-12)
+    # after an accepted outage polish the returned design has other beams: the phase loss and
+    # its Prop.-3 bound are those of the design before the polish (``design_discrete``); without
+    # it the bound would be undefined and the loss would mix in the beam change
+    polished = dq.__class__(dq.theta_comm, dq.theta_sense, dq.theta_ce, dq.W_RF, dq.W_BB * 0.5,
+                            dq.R_AN, dq.tau, dq.p_sense, dq.p_comm)
+    drops = [{}]
+    info = {"details": [{"design_continuous": d, "design_discrete": dq,
+                         "discretization": {"status": "ok"}}]}
+    _sim_phase_losses(batch(sy), batch(polished), s, info, drops)
+    assert drops[0]["phase_loss_source"] == "lbcd_discretization"
+    assert drops[0]["phase_loss_secrecy"] == pytest.approx(ref["phase_loss_secrecy"], rel=1e-12)
+    assert drops[0]["phase_loss_bound"] == pytest.approx(ref["phase_loss_bound"], rel=1e-12)
+    drops = [{}]
+    info = {"details": [{"design_continuous": d, "discretization": {"status": "ok"}}]}
+    _sim_phase_losses(batch(sy), batch(polished), s, info, drops)
+    assert drops[0]["phase_loss_bound"] is None             # W differs: no phase-only bound
+    assert drops[0]["phase_loss_secrecy"] != pytest.approx(ref["phase_loss_secrecy"], rel=1e-3)

@@ -434,7 +434,8 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
     larger final utility; ties keep the earlier start. ``info`` is that run's, plus ``start``
     (its name) and ``starts`` (per start: ``utility``, ``utility_continuous``,
     ``secrecy_throughput``, ``crb_total``, ``status``, ``iterations``, ``feasible``,
-    ``outage_ok``, ``outage``, ``outage_coupling``, ``time_s``, ``continuous_cached``);
+    ``outage_ok``, ``outage``, ``outage_coupling``, ``time_s``, ``continuous_cached``,
+    ``polished``: the outage polish replaced its discrete design);
     ``time_s`` is the total.
     Arguments as :func:`_lbcd_run`.
     """
@@ -478,7 +479,8 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
                      "secrecy_throughput": inf["secrecy_throughput"],
                      "crb_total": inf["crb_total"], "status": inf["status"],
                      "iterations": inf["iterations"], "feasible": feasible,
-                     "time_s": inf["time_s"], "continuous_cached": inf["continuous_cached"]})
+                     "time_s": inf["time_s"], "continuous_cached": inf["continuous_cached"],
+                     "polished": bool(inf.get("outage_polish", {}).get("accepted", False))})
         rank = (feasible, outage_ok, inf["utility"])
         if best is None or rank > best[0]:
             best = (rank, name, d, inf)
@@ -783,8 +785,8 @@ def _discretize_best(system: SimSystem, s: SimScenario, best: SimDesign, info: d
     discrete design breaks the outage target (11), the outage polish
     (:func:`_outage_polish`, needs ``key``); completes ``info`` with ``utility``,
     ``secrecy_throughput``, ``crb_total``, ``constraints`` (of the returned design),
-    ``discretization``, ``outage_polish`` and ``ce_requirement``. A failed discretisation returns
-    ``best``."""
+    ``discretization``, ``outage_polish``, ``design_discrete`` (the design before an accepted
+    polish) and ``ce_requirement``. A failed discretisation returns ``best``."""
     blocks = dict(default_blocks() if blocks is None else blocks)
     info = dict(info)
     alpha = info["alpha"]
@@ -808,9 +810,13 @@ def _discretize_best(system: SimSystem, s: SimScenario, best: SimDesign, info: d
     order = st.order if active_blocks is None else "".join(b for b in st.order if b in active_blocks)
     if (final is not best and info["robust"] and check_outage and st.outage_draws > 0
             and st.polish_rounds > 0 and key is not None and "B" in order):
-        final, info["outage_polish"] = _outage_polish(
+        polished, info["outage_polish"] = _outage_polish(
             system, s, final, alpha=alpha, norm=norm, key=key, settings=st, blocks=blocks,
             order=order, ce_report=ce_report)
+        if polished is not final:
+            # the phase rounding's own result: Fig. 9 / Prop. 3 measure (31)-(32) with W fixed
+            info["design_discrete"] = final
+        final = polished
     u_fin, S_fin, crb_fin = _evaluate(system, final, s, alpha, norm)
     info.update(status=status, utility=u_fin, secrecy_throughput=S_fin, crb_total=crb_fin,
                 constraints=constraint_violations(final, s),
