@@ -167,11 +167,19 @@ def _pipeline(job: JobConfig):
             return evaluate_tris(sy, de, s_, transceiver)
 
         return realize_tris_drops, evaluate, certify, design_arrays
-    from .evaluation.sim import certify_sim, evaluate_sim
+    from .evaluation.sim import (COUPLING_DRAWS, COUPLING_REALISATIONS, certify_sim,
+                                 coupling_certificate, evaluate_sim)
     from .systems.sim import realize_sim_drops
 
     def certify(sys_i, des_i, k):
-        return certify_sim(sys_i, des_i, s, k, n_draws=job.mc_draws, chunk=job.mc_chunk)
+        cert = certify_sim(sys_i, des_i, s, k, n_draws=job.mc_draws, chunk=job.mc_chunk)
+        # the certificate holds at this drop's one coupling realisation; how many others would
+        # the design pass? (a key of its own: the certificate's draws are unchanged)
+        n = min(job.mc_draws, COUPLING_DRAWS)
+        cert["coupling"] = coupling_certificate(
+            sys_i, des_i, s, jax.random.fold_in(k, 0x434F55), n_couplings=COUPLING_REALISATIONS,
+            n_draws=n, chunk=min(job.mc_chunk, n))
+        return cert
 
     def design_arrays(system, design):
         return {"theta_comm": design.theta_comm, "theta_sense": design.theta_sense,
