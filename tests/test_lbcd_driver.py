@@ -635,6 +635,31 @@ def test_normalizers_disk_cache(setup, tmp_path, monkeypatch):
     clear()
 
 
+def test_normalizers_shared_by_drops_that_differ_only_in_the_eval_coupling(setup, monkeypatch):
+    """The normalisers read the design model only: a drop that differs in the Rician evaluation
+    coupling ``h_inter_eval`` alone reuses them; one with another design-model coupling does not."""
+    import equinox as eqx
+
+    s, sy, init, norm = setup
+    st = L.LbcdSettings(starts=("paper",))
+    L._NORM_CACHE.clear()
+    L._CONTINUOUS_CACHE.clear()
+    L._SENSE_CACHE.clear()
+    n1 = L.compute_normalizers(sy, s, max_iter=1, settings=st)[0]
+
+    def no_solve(*a, **k):
+        raise AssertionError("solved again")
+
+    monkeypatch.setattr(L, "_lbcd_continuous", no_solve)
+    monkeypatch.setattr(L, "sensing_only_cached", no_solve)
+    other_eval = eqx.tree_at(lambda t: t.h_inter_eval, sy, sy.h_inter_eval * (1 + 0.3j))
+    assert L.compute_normalizers(other_eval, s, max_iter=1, settings=st)[0] is n1
+    other_design = eqx.tree_at(lambda t: t.h_inter, sy, sy.h_inter * (1 + 0.3j))
+    with pytest.raises(AssertionError, match="solved again"):
+        L.compute_normalizers(other_design, s, max_iter=1, settings=st)
+    L._NORM_CACHE.clear()
+
+
 # ----------------------------------------------------------------------------------------------
 # Outage polish after the discretisation (lbcd._outage_polish)
 # ----------------------------------------------------------------------------------------------

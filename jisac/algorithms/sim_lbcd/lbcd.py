@@ -514,7 +514,7 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
     if _library_blocks(blocks):
         # only the library's own blocks are cached (a test that patches default_blocks is not)
         st = settings or LbcdSettings()
-        ck = (_system_digest(system), None if init is None else _system_digest(init),
+        ck = (_design_model_digest(system), None if init is None else _system_digest(init),
               _scenario_key(s), float(alpha),
               None if norm is None else (float(norm.r_max), float(norm.crb_min)), bool(robust),
               _key_digest(key),
@@ -987,7 +987,7 @@ def sensing_only_cached(system: SimSystem, s: SimScenario, init: SimDesign, *,
     # blocks=None and an explicit default Block A are the same block: one cache entry for both
     block_a = (default_blocks() if blocks is None else blocks)["A"]
     kw = settings.block_kwargs.get("A")
-    ck = (_system_digest(system), _system_digest(init.theta_sense),
+    ck = (_design_model_digest(system), _system_digest(init.theta_sense),
           _scenario_key(s, alpha=0.0), tol, id(block_a),
           repr(sorted(dict(kw or {}).items())))
     if ck not in _SENSE_CACHE:
@@ -996,6 +996,15 @@ def sensing_only_cached(system: SimSystem, s: SimScenario, init: SimDesign, *,
         _SENSE_CACHE[ck] = sensing_only_design(system, s, init, tol=tol, block_a=block_a,
                                                block_kwargs=kw)
     return _SENSE_CACHE[ck]
+
+
+def _design_model_digest(system: SimSystem) -> str:
+    """Digest of what an L-BCD run reads of a drop: every field but the Rician evaluation
+    coupling ``h_inter_eval`` (eq. (10)), which only the job's evaluation and certificate see.
+    Drops of a scenario whose design model is deterministic (the Sec.-V geometry) then share
+    the cached normalisers and continuous solves instead of recomputing them per drop."""
+    return _system_digest(eqx.tree_at(lambda t: t.h_inter_eval, system, replace=None,
+                                      is_leaf=lambda x: x is None))
 
 
 def _system_digest(system: SimSystem) -> str:
@@ -1032,7 +1041,7 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     # point of an alpha sweep (Fig. 2) shares them
     # the library's blocks key as None however they are passed (lbcd hands down the dict of
     # default_blocks(), the baselines None): one entry, shared by every scheme of a sweep point
-    ck = (_system_digest(system), _scenario_key(s, alpha=0.0), robust, max_iter, tol,
+    ck = (_design_model_digest(system), _scenario_key(s, alpha=0.0), robust, max_iter, tol,
           dataclasses.replace(st, starts=("paper",)),
           None if blocks is None or _library_blocks(blocks)
           else tuple(sorted((k, id(v)) for k, v in blocks.items())))
