@@ -28,3 +28,14 @@ def mrt_setup(s, seed=7):
     d = mrt(sys, s, MrtParams())
     norm = ob.Normalizers(r_max=float(secrecy(sys, d, s)), crb_min=float(crb(sys, d, s)))
     return sys, d, norm
+
+
+def small_sim_scenario_dict() -> dict:
+    """The paper-004 scenario config (conf/scenario/sim_isac.yaml) with ``SMALL_SIM`` over it,
+    as plain YAML-like data (tuples -> lists): the ``scenario`` of a job dict."""
+    from omegaconf import OmegaConf
+
+    sc = OmegaConf.to_container(OmegaConf.load("conf/scenario/sim_isac.yaml"))
+    sc.update({k: [list(p) for p in v] if isinstance(v, tuple) and v and isinstance(v[0], tuple)
+               else (list(v) if isinstance(v, tuple) else v) for k, v in SMALL_SIM.items()})
+    return sc

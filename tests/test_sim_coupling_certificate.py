@@ -20,7 +20,7 @@ from jisac.designs.sim import SimDesign
 from jisac.evaluation.sim import certify_sim, coupling_certificate, coupling_outages
 from jisac.scenarios import SimScenario
 from jisac.systems.sim import realize_sim_drops
-from small_systems import SMALL_SIM
+from small_systems import SMALL_SIM, small_sim_scenario_dict
 
 
 @pytest.fixture(scope="module")
@@ -138,16 +138,12 @@ def test_certificate_summary(setup):
 def test_job_reports_it_and_recertify_reproduces_it(tmp_path):
     """A SIM job's certificate carries the coupling block; ``experiments.recertify`` recomputes
     it from the written run directory alone (config.yaml + design.npz + recorded seeds)."""
-    from omegaconf import OmegaConf
-
     from experiments.recertify import recertify
     from jisac import io as jio
     from jisac.config import job_from_dict
     from jisac.jobs import run_job
 
-    sc = OmegaConf.to_container(OmegaConf.load("conf/scenario/sim_isac.yaml"))
-    sc.update({k: [list(p) for p in v] if isinstance(v, tuple) and v and isinstance(v[0], tuple)
-               else (list(v) if isinstance(v, tuple) else v) for k, v in SMALL_SIM.items()})
+    sc = small_sim_scenario_dict()
     job = job_from_dict({"scenario": sc, "scheme": {"name": "mrt"}, "seed": 5, "n_drops": 2,
                          "mc_draws": 3000, "mc_chunk": 1000})
     r = run_job(job)

@@ -19,7 +19,7 @@ from jisac.hardware.sim import quantize_phases, sim_cascade
 from jisac.metrics import crb
 from jisac.metrics import sim_secrecy
 from jisac.scenarios import SimScenario
-from small_systems import SMALL_SIM, mrt_setup
+from small_systems import SMALL_SIM, mrt_setup, small_sim_scenario_dict
 
 evaluate = jax.jit(ev.evaluate_sim, static_argnums=2)
 
@@ -318,15 +318,11 @@ def test_phase_loss_undefined_is_null_with_reason(setup):
 
 
 def test_sim_job_emits_figure_metrics():
-    from omegaconf import OmegaConf
-
     from jisac.config import job_from_dict
     from jisac.io import to_jsonable
     from jisac.jobs import run_job
 
-    sc = OmegaConf.to_container(OmegaConf.load("conf/scenario/sim_isac.yaml"))
-    sc.update({k: [list(p) for p in v] if isinstance(v, tuple) and v and isinstance(v[0], tuple)
-               else (list(v) if isinstance(v, tuple) else v) for k, v in SMALL_SIM.items()})
+    sc = small_sim_scenario_dict()
     job = job_from_dict({"scenario": sc, "scheme": {"name": "mrt"}, "seed": 1, "n_drops": 2,
                          "mc_draws": 512, "mc_chunk": 256})
     r = run_job(job)
