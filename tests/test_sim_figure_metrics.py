@@ -345,33 +345,32 @@ def test_lbcd_family_uses_continuous_iterate(setup):
     s, sy, _, d = setup
     dq = ev.project_phases(d, s.phase_bits)
     batch = lambda t: jax.tree_util.tree_map(lambda x: x[None], t)   # noqa: E731
-    drops = [{}]
-    info = {"details": [{"design_continuous": d, "discretization": {"status": "ok"}}]}
-    _sim_phase_losses(batch(sy), batch(dq), s, info, drops)
+
+    def losses(returned, status="ok", **details):
+        drops = [{}]
+        info = {"details": [{"design_continuous": d, "discretization": {"status": status},
+                             **details}]}
+        _sim_phase_losses(batch(sy), batch(returned), s, info, drops)
+        return drops[0]
+
+    got = losses(dq)
     ref = ev.phase_loss_metrics(sy, d, dq, s, key=jax.random.fold_in(jax.random.PRNGKey(0), 0))
-    assert drops[0]["phase_loss_source"] == "lbcd_discretization"
-    assert drops[0]["phase_loss_secrecy"] == pytest.approx(ref["phase_loss_secrecy"], rel=1e-12)
-    assert drops[0]["phase_loss_bound"] == pytest.approx(ref["phase_loss_bound"], rel=1e-12)
+    assert got["phase_loss_source"] == "lbcd_discretization"
+    assert got["phase_loss_secrecy"] == pytest.approx(ref["phase_loss_secrecy"], rel=1e-12)
+    assert got["phase_loss_bound"] == pytest.approx(ref["phase_loss_bound"], rel=1e-12)
     # discretisation skipped: fall back to projecting the returned design
-    drops = [{}]
-    info = {"details": [{"design_continuous": d, "discretization": {"status": "skipped"}}]}
-    _sim_phase_losses(batch(sy), batch(d), s, info, drops)
-    assert drops[0]["phase_loss_source"] == "projection"
-    assert drops[0]["phase_loss_sensing"] == pytest.approx(ref["phase_loss_sensing"], rel=1e-12)
+    got = losses(d, status="skipped")
+    assert got["phase_loss_source"] == "projection"
+    assert got["phase_loss_sensing"] == pytest.approx(ref["phase_loss_sensing"], rel=1e-12)
     # after an accepted outage polish the returned design has other beams: the phase loss and
     # its Prop.-3 bound are those of the design before the polish (``design_discrete``); without
     # it the bound would be undefined and the loss would mix in the beam change
     polished = dq.__class__(dq.theta_comm, dq.theta_sense, dq.theta_ce, dq.W_RF, dq.W_BB * 0.5,
                             dq.R_AN, dq.tau, dq.p_sense, dq.p_comm)
-    drops = [{}]
-    info = {"details": [{"design_continuous": d, "design_discrete": dq,
-                         "discretization": {"status": "ok"}}]}
-    _sim_phase_losses(batch(sy), batch(polished), s, info, drops)
-    assert drops[0]["phase_loss_source"] == "lbcd_discretization"
-    assert drops[0]["phase_loss_secrecy"] == pytest.approx(ref["phase_loss_secrecy"], rel=1e-12)
-    assert drops[0]["phase_loss_bound"] == pytest.approx(ref["phase_loss_bound"], rel=1e-12)
-    drops = [{}]
-    info = {"details": [{"design_continuous": d, "discretization": {"status": "ok"}}]}
-    _sim_phase_losses(batch(sy), batch(polished), s, info, drops)
-    assert drops[0]["phase_loss_bound"] is None             # W differs: no phase-only bound
-    assert drops[0]["phase_loss_secrecy"] != pytest.approx(ref["phase_loss_secrecy"], rel=1e-3)
+    got = losses(polished, design_discrete=dq)
+    assert got["phase_loss_source"] == "lbcd_discretization"
+    assert got["phase_loss_secrecy"] == pytest.approx(ref["phase_loss_secrecy"], rel=1e-12)
+    assert got["phase_loss_bound"] == pytest.approx(ref["phase_loss_bound"], rel=1e-12)
+    got = losses(polished)
+    assert got["phase_loss_bound"] is None                  # W differs: no phase-only bound
+    assert got["phase_loss_secrecy"] != pytest.approx(ref["phase_loss_secrecy"], rel=1e-3)

@@ -164,7 +164,7 @@ def worst_case_user_sinr(hu, W, R, noise, radius):
     return num / ((c + radius * jnp.sqrt(lam)) ** 2 + noise)
 
 
-def _secrecy_draw_model(system: SimSystem, design: SimDesign, s: SimScenario, G):
+def secrecy_draw_model(system: SimSystem, design: SimDesign, s: SimScenario, G):
     """The certificate's uncertainty model for cascade ``G``: ``(draw, hu, eps)`` with
     ``draw(key) -> (R_k^sec (K,), max_e log2(1 + SINR_e^(k)) (K,))`` for one realisation (each
     eavesdropper's channel ``+ CN(0, eve_error_std^2 ||h_e||^2 / N I)``, each user's effective
@@ -217,7 +217,7 @@ def certify_sim(system: SimSystem, design: SimDesign, s: SimScenario, key, *, n_
     """
     W, R = design.W, design.R_AN
     G = sim_cascade(design.theta_comm, system.h1, system.h_inter_eval)
-    secrecy_draw, hu, eps = _secrecy_draw_model(system, design, s, G)
+    secrecy_draw, hu, eps = secrecy_draw_model(system, design, s, G)
     r_wc = jnp.log2(1.0 + worst_case_user_sinr(hu, W, R, s.noise, eps))        # (K,)
 
     def draw(k):
@@ -265,7 +265,7 @@ def coupling_outages(system: SimSystem, design: SimDesign, s: SimScenario, h_int
     def one(args):
         h, k = args
         G = sim_cascade(design.theta_comm, system.h1, h)
-        secrecy_draw, hu, _ = _secrecy_draw_model(system, design, s, G)
+        secrecy_draw, hu, _ = secrecy_draw_model(system, design, s, G)
         counts = scan_counts(
             lambda start, size: jax.vmap(lambda kk: secrecy_draw(kk)[0] < s.r_min)(
                 draw_keys(k, start, size)), n_draws, chunk, (hu.shape[0],))

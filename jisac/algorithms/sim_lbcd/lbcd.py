@@ -306,31 +306,15 @@ def _outage_kernel(s: SimScenario, n_draws: int):
     """Jitted per (scenario, draws): the event model of ``certify_sim`` (eve channel errors
     ``CN(0, eve_error_std^2 ||h_e||^2 / N I)``, user effective-channel errors uniform in the ball
     ``||dh|| <= csi_error_bound ||h_eff,k||``), counted over ``n_draws`` keys."""
-    from ...metrics import sim_secrecy
+    from ...evaluation.sim import secrecy_draw_model
 
     def prob(system, design, key):
         G = sim_cascade(design.theta_comm, system.h1, system.h_inter)
-        hu = system.H_users @ jnp.conj(G)
-        He = system.H_eves
-        K, E, N = hu.shape[0], He.shape[0], He.shape[1]
-        M = hu.shape[1]
+        secrecy_draw, hu, _ = secrecy_draw_model(system, design, s, G)
         rdt = jnp.real(hu).dtype
-        eve_std = s.eve_error_std * jnp.linalg.norm(He, axis=1) / np.sqrt(N)
-        eps = s.csi_error_bound * jnp.linalg.norm(hu, axis=1)
-
-        def cn(k, shape):
-            z = jax.random.normal(k, shape + (2,), rdt)
-            return (z[..., 0] + 1j * z[..., 1]) / np.sqrt(2.0)
 
         def event(k):
-            k1, k2, k3 = jax.random.split(k, 3)
-            he = He + eve_std[:, None] * cn(k1, (E, N))
-            d = cn(k2, (K, M))
-            r = eps * jax.random.uniform(k3, (K,), rdt) ** (1.0 / (2 * M))
-            hu_t = hu + (r / jnp.linalg.norm(d, axis=1))[:, None] * d
-            sec = sim_secrecy.secrecy_rates(hu_t, he @ jnp.conj(G), design.W, design.R_AN,
-                                            s.noise, s.noise_eve)
-            return (sec < s.r_min).astype(rdt)
+            return (secrecy_draw(k)[0] < s.r_min).astype(rdt)
 
         return jnp.mean(jax.vmap(event)(jax.random.split(key, n_draws)), axis=0)
 
