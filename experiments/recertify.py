@@ -8,9 +8,9 @@ realisation of the Rician inter-layer model (004 eq. (10)); the design only saw 
 (:func:`jisac.evaluation.sim.coupling_certificate`: per-user outage averaged over 32 fresh
 realisations and the fraction of them at which the design meets ``eps_out``). This command
 computes the same block for a run directory written before that, from its ``config.yaml`` and
-``design.npz`` alone: the drops are re-realised from the config's drops seed, the key is the one
-the job used (seeds recorded in ``metrics.json``), so a current job with that config reports the
-same numbers. Prints one JSON
+``design.npz``: the drops are re-realised and the key derived from the seeds the job recorded in
+``metrics.json`` (drops seed, job seed), so a current job with that config reports the same
+numbers. Prints one JSON
 object per run directory; ``--write`` also stores it as ``coupling_certificate.json`` there.
 
 Not for ``sl_ris`` (one layer: no inter-layer coupling, the certificate already covers it) nor
