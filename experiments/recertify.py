@@ -37,7 +37,7 @@ _FIELDS = ("theta_comm", "theta_sense", "theta_ce", "W_RF", "W_BB", "R_AN", "tau
 
 def recertify(run_dir: str | Path) -> list[dict]:
     """The ``coupling`` certificate block of every drop of one SIM run directory."""
-    from jisac.evaluation.sim import COUPLING_DRAWS, COUPLING_REALISATIONS, coupling_certificate
+    from jisac.jobs import certificate_keys, sim_coupling_block
     from jisac.systems.sim import realize_sim_drops
 
     config, metrics, arrays = load_run(run_dir)
@@ -61,15 +61,11 @@ def recertify(run_dir: str | Path) -> list[dict]:
     s = job.scenario
     system = realize_sim_drops(s, jax.random.PRNGKey(drops_seed), job.n_drops)
     design = SimDesign(**{f: jnp.asarray(arrays[f]) for f in _FIELDS})
-    _, _, k_cert = jax.random.split(jax.random.PRNGKey(job_seed), 3)           # as run_job
-    n = min(job.mc_draws, COUPLING_DRAWS)
     out = []
-    for i, k in enumerate(jax.random.split(k_cert, job.n_drops)):
+    for i, k in enumerate(certificate_keys(job_seed, job.n_drops)):
         pick = lambda t: jax.tree_util.tree_map(lambda x: x[i], t)            # noqa: E731
-        out.append(coupling_certificate(pick(system), pick(design), s,
-                                        jax.random.fold_in(k, 0x434F55),
-                                        n_couplings=COUPLING_REALISATIONS, n_draws=n,
-                                        chunk=min(job.mc_chunk, n)))
+        out.append(sim_coupling_block(pick(system), pick(design), s, k, job.mc_draws,
+                                      job.mc_chunk))
     return out
 
 

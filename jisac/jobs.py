@@ -167,18 +167,12 @@ def _pipeline(job: JobConfig):
             return evaluate_tris(sy, de, s_, transceiver)
 
         return realize_tris_drops, evaluate, certify, design_arrays
-    from .evaluation.sim import (COUPLING_DRAWS, COUPLING_REALISATIONS, certify_sim,
-                                 coupling_certificate, evaluate_sim)
+    from .evaluation.sim import certify_sim, evaluate_sim
     from .systems.sim import realize_sim_drops
 
     def certify(sys_i, des_i, k):
         cert = certify_sim(sys_i, des_i, s, k, n_draws=job.mc_draws, chunk=job.mc_chunk)
-        # the certificate holds at this drop's one coupling realisation; how many others would
-        # the design pass? (a key of its own: the certificate's draws are unchanged)
-        n = min(job.mc_draws, COUPLING_DRAWS)
-        cert["coupling"] = coupling_certificate(
-            sys_i, des_i, s, jax.random.fold_in(k, 0x434F55), n_couplings=COUPLING_REALISATIONS,
-            n_draws=n, chunk=min(job.mc_chunk, n))
+        cert["coupling"] = sim_coupling_block(sys_i, des_i, s, k, job.mc_draws, job.mc_chunk)
         return cert
 
     def design_arrays(system, design):
@@ -188,6 +182,25 @@ def _pipeline(job: JobConfig):
                 "p_comm": design.p_comm, "H_users": system.H_users, "H_eves": system.H_eves}
 
     return realize_sim_drops, evaluate_sim, certify, design_arrays
+
+
+def certificate_keys(job_seed: int, n_drops: int):
+    """Per-drop keys of the Monte-Carlo certificate of a job with seed ``job_seed``."""
+    _, _, k_cert = jax.random.split(jax.random.PRNGKey(job_seed), 3)
+    return jax.random.split(k_cert, n_drops)
+
+
+def sim_coupling_block(system, design, s, cert_key, mc_draws: int, mc_chunk: int) -> dict:
+    """``certificate[i]["coupling"]`` of a paper-004 drop (``evaluation.sim.coupling_certificate``):
+    the certificate holds at this drop's one coupling realisation; how many others would the
+    design pass? Its own key, folded from the certificate's, so the certificate's draws are
+    unchanged; at most ``COUPLING_DRAWS`` draws per realisation. Also used by
+    ``experiments.recertify`` for run directories written before the block existed."""
+    from .evaluation.sim import COUPLING_DRAWS, coupling_certificate
+
+    n = min(mc_draws, COUPLING_DRAWS)
+    return coupling_certificate(system, design, s, jax.random.fold_in(cert_key, 0x434F55),
+                                n_draws=n, chunk=min(mc_chunk, n))
 
 
 def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> JobResult:
@@ -204,8 +217,6 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
 
     s = job.scenario
     t0 = time.perf_counter()
-    key = jax.random.PRNGKey(job.job_seed())
-    _, _, k_cert = jax.random.split(key, 3)
     # the design stream ignores keys only the discretisation reads (design_seed == job_seed at
     # their defaults): a phase-resolution sweep shares its continuous solves
     _, k_des, _ = jax.random.split(jax.random.PRNGKey(job.design_seed()), 3)
@@ -228,7 +239,7 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
     per_drop = jax.jit(jax.vmap(lambda sy, de: evaluate(sy, de, s)))(system, design)
     drops = [to_jsonable(_drop(per_drop, i)) for i in range(job.n_drops)]
     certs = []
-    for i, k in enumerate(jax.random.split(k_cert, job.n_drops)):
+    for i, k in enumerate(certificate_keys(job.job_seed(), job.n_drops)):
         cert = certify(_drop(system, i), _drop(design, i), k)
         # per-drop figure metrics computed from the certificate's own draws (004 Fig. 3)
         drops[i].update(to_jsonable(cert.pop("drop_metrics", {})))

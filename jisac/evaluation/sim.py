@@ -276,7 +276,8 @@ def coupling_outages(system: SimSystem, design: SimDesign, s: SimScenario, h_int
 
 
 def coupling_certificate(system: SimSystem, design: SimDesign, s: SimScenario, key, *,
-                         n_couplings: int = 32, n_draws: int = 4096, chunk: int = 4096) -> dict:
+                         n_couplings: int = COUPLING_REALISATIONS, n_draws: int = COUPLING_DRAWS,
+                         chunk: int = COUPLING_DRAWS) -> dict:
     """How much a one-drop certificate owes to that drop's inter-layer coupling.
 
     The certificate (:func:`certify_sim`) evaluates the design at *one* realisation of the
