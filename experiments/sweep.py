@@ -58,7 +58,11 @@ def _utc_now() -> str:
 
 
 def _result_config(d: Mapping[str, Any]) -> Any:
-    return jio.canonical({k: v for k, v in d.items() if k not in NON_RESULT_KEYS})
+    # a run written before a seed-neutral key existed matches a config at that key's default
+    from jisac.config import without_neutral_defaults
+
+    return jio.canonical(without_neutral_defaults(
+        {k: v for k, v in d.items() if k not in NON_RESULT_KEYS}))
 
 
 def stored_result(run_dir: str | os.PathLike, job_dict: Mapping[str, Any], job_seed: int,

@@ -23,7 +23,8 @@ DISCRETIZATION_ONLY_KEYS = ("phase_bits",)
 #: (section, key) -> value: keys added after seeds were published, hashed into the job and
 #: design seeds only when set away from this value, so that adding a knob does not reseed (and
 #: so unpair from their archives) the configs that leave it at its default
-SEED_NEUTRAL_DEFAULTS = {("scheme", "polish_rounds"): 3}
+SEED_NEUTRAL_DEFAULTS = {("scheme", "polish_rounds"): 3,
+                         ("scheme", "shared_design"): False}
 TOP_LEVEL_KEYS = {"scenario", "scheme", "seed", "n_drops", "mc_draws", "mc_chunk", "x64", "sweep"}
 
 
@@ -99,14 +100,24 @@ class JobConfig:
         return _hash_seed({"scenario": scen, "seed": d["seed"], "n_drops": d["n_drops"]})
 
 
+def without_neutral_defaults(d: Mapping[str, Any]) -> dict:
+    """A copy of the config dict ``d`` without the seed-neutral keys at their default
+    (``SEED_NEUTRAL_DEFAULTS``): a config written before such a key existed and one that sets it
+    to its default then compare (and hash) equal."""
+    d = {k: dict(v) if isinstance(v, Mapping) else v for k, v in d.items()}
+    for (section, key), default in SEED_NEUTRAL_DEFAULTS.items():
+        sec = d.get(section)
+        if isinstance(sec, dict) and key in sec and sec[key] == default \
+                and isinstance(sec[key], bool) == isinstance(default, bool):
+            del sec[key]
+    return d
+
+
 def _seed_dict(job: JobConfig) -> dict:
     """``job.to_dict()`` without ``sweep`` and without the seed-neutral keys at their default."""
     d = job.to_dict()
     d.pop("sweep", None)
-    for (section, key), default in SEED_NEUTRAL_DEFAULTS.items():
-        if key in d.get(section, {}) and d[section][key] == default:
-            del d[section][key]
-    return d
+    return without_neutral_defaults(d)
 
 
 def _hash_seed(d: Mapping[str, Any]) -> int:

@@ -168,6 +168,10 @@ class LbcdParams:
     ts/cf/sf have fixed starting points and ignore it. ``polish_rounds``: rounds of Blocks B
     and D after the discretisation when the discrete design breaks the outage target (11)
     (robust runs with Block B only; 0 = off; docs/derivations/sim_lbcd.md, "Discretisation").
+    ``shared_design``: design drop 0 only and evaluate/certify that one design on every drop
+    (``jisac.designs.sim_lbcd.run_drops``): paper-004 drops differ only in the Rician evaluation
+    coupling (10), which no design reads, so ``n_drops`` then averages over coupling
+    realisations at the cost of one design (docs/sweeps.md, "Drops of a SIM job").
     """
 
     name: str = "lbcd"
@@ -181,6 +185,7 @@ class LbcdParams:
     crb_min: float | None = None
     starts: tuple[str, ...] = _LBCD_STARTS
     polish_rounds: int = 3
+    shared_design: bool = False
 
     def __post_init__(self):
         starts = self.starts
@@ -215,6 +220,8 @@ class LbcdParams:
                 or not 0 <= self.polish_rounds <= 20):
             raise ConfigError("scheme.polish_rounds", self.polish_rounds,
                               "must be an integer in [0, 20]")
+        if not isinstance(self.shared_design, bool):
+            raise ConfigError("scheme.shared_design", self.shared_design, "must be true or false")
         if (self.r_max is None) != (self.crb_min is None):
             raise ConfigError("scheme.crb_min" if self.crb_min is None else "scheme.r_max", None,
                               "r_max and crb_min must be given together (or both null)")

@@ -177,9 +177,43 @@ def test_new_knob_at_its_default_keeps_archived_seeds():
     job = job_from_dict(cfg)
     assert job.scheme.polish_rounds == 3
     assert job.job_seed() == recorded == job.design_seed()
-    for v, same in ((3, True), (0, False), (1, False)):
-        c = {**cfg, "scheme": {**cfg["scheme"], "polish_rounds": v}}
+    for key, v, same in (("polish_rounds", 3, True), ("polish_rounds", 0, False),
+                         ("polish_rounds", 1, False), ("shared_design", False, True),
+                         ("shared_design", True, False)):
+        c = {**cfg, "scheme": {**cfg["scheme"], key: v}}
         assert (job_from_dict(c).job_seed() == recorded) is same
+
+
+def test_archived_run_still_counts_as_finished():
+    """Resume: a run directory written before the seed-neutral keys existed (its config.yaml
+    lacks them) is the finished result of today's config with those keys at their defaults, and
+    not of one that sets a key away from its default."""
+    import yaml
+
+    from experiments.sweep import stored_result
+    from jisac.config import TOP_LEVEL_KEYS
+
+    run = "docs/results/2026-12-07_sim_secV_lbcd_alloc_fix"
+    with open(f"{run}/config.yaml") as f:
+        cfg = {k: v for k, v in yaml.safe_load(f).items() if k in TOP_LEVEL_KEYS}
+    assert not {"polish_rounds", "shared_design"} & set(cfg["scheme"])
+    job = job_from_dict(cfg)
+    prev = stored_result(run, job.to_dict(), job.job_seed(), job.drops_seed())
+    assert prev is not None and prev["job_seed"] == job.job_seed()
+    other = job_from_dict({**cfg, "scheme": {**cfg["scheme"], "shared_design": True}})
+    assert stored_result(run, other.to_dict(), job.job_seed(), job.drops_seed()) is None
+
+
+@pytest.mark.parametrize("bad", [1, 0, "true", None])
+def test_shared_design_validated(bad):
+    c = _cfg("sim_isac")
+    c["scheme"] = {"name": "ts", "shared_design": bad}
+    with pytest.raises(ConfigError, match="scheme.shared_design"):
+        job_from_dict(c)
+    t = _cfg()                                    # TRIS schemes design every drop: no such key
+    t["scheme"] = {"name": "rsma", "shared_design": True}
+    with pytest.raises(ConfigError, match="shared_design"):
+        job_from_dict(t)
 
 
 @pytest.mark.parametrize("bad", [-1, 21, 1.5, True, "3"])

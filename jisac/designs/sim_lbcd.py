@@ -50,15 +50,28 @@ def _common(s: SimScenario, params):
     return kw
 
 
-def run_drops(system: SimSystem, key, one):
-    """``one(system_i, key_i, i) -> (design, info)`` for every drop; stack and summarise."""
+def run_drops(system: SimSystem, key, one, shared: bool = False):
+    """``one(system_i, key_i, i) -> (design, info)`` for every drop; stack and summarise.
+
+    ``shared`` (``scheme.shared_design``): design drop 0 only and give every drop that design.
+    Paper-004 drops differ only in the Rician evaluation coupling (10), which no design reads
+    (the design model (9) is deterministic), so this is the same design problem; what the
+    ``n_drops`` drops then average is the design's performance over coupling realisations, not
+    the spread of the solver's random choices (starts, randomisation) between drops. Drop 0 gets
+    the key it gets in the per-drop mode. ``info["drops"]`` (``metrics.json`` ``lbcd``) then
+    holds the full summary once and ``{"design_of_drop": 0}`` for the others.
+    """
     n = jax.tree_util.tree_leaves(system)[0].shape[0]
     keys = jax.random.split(key, n)
     designs, infos = [], []
-    for i in range(n):
+    for i in range(1 if shared else n):
         d, inf = one(_drop(system, i), keys[i], i)
         designs.append(d)
         infos.append(inf)
+    summaries = [{k: inf[k] for k in _SUMMARY_KEYS if k in inf} for inf in infos]
+    if shared:
+        designs, infos = designs * n, infos * n
+        summaries += [{"design_of_drop": 0}] * (n - 1)
     stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *designs)
     statuses = [str(inf.get("status", "unknown")) for inf in infos]
     info = {
@@ -67,8 +80,9 @@ def run_drops(system: SimSystem, key, one):
         "iterations": [int(inf.get("iterations", 0)) for inf in infos],
         "objective_history": [list(inf.get("objective_history", [])) for inf in infos],
         "utility": [inf.get("utility") for inf in infos],
-        "drops": [{k: inf[k] for k in _SUMMARY_KEYS if k in inf} for inf in infos],
+        "drops": summaries,
         "details": infos,
+        "shared_design": bool(shared),
     }
     return stacked, info
 
@@ -77,23 +91,28 @@ def design_lbcd(system: SimSystem, s: SimScenario, params, key):
     """``scheme=lbcd`` (robust) and ``scheme=nr_lbcd`` (``params.robust = False``)."""
     kw = _common(s, params)
     if params.robust:
-        return run_drops(system, key, lambda sy, k, i: lbcd(sy, s, robust=True, key=k, **kw))
-    return run_drops(system, key, lambda sy, k, i: baselines.nr_lbcd(sy, s, key=k, **kw))
+        return run_drops(system, key, lambda sy, k, i: lbcd(sy, s, robust=True, key=k, **kw),
+                         shared=params.shared_design)
+    return run_drops(system, key, lambda sy, k, i: baselines.nr_lbcd(sy, s, key=k, **kw),
+                     shared=params.shared_design)
 
 
 def design_ts(system: SimSystem, s: SimScenario, params, key):
     kw = _common(s, params)
-    return run_drops(system, key, lambda sy, k, i: baselines.time_sharing(sy, s, key=k, **kw))
+    return run_drops(system, key, lambda sy, k, i: baselines.time_sharing(sy, s, key=k, **kw),
+                     shared=params.shared_design)
 
 
 def design_cf(system: SimSystem, s: SimScenario, params, key):
     kw = _common(s, params)
-    return run_drops(system, key, lambda sy, k, i: baselines.comm_first(sy, s, key=k, **kw))
+    return run_drops(system, key, lambda sy, k, i: baselines.comm_first(sy, s, key=k, **kw),
+                     shared=params.shared_design)
 
 
 def design_sf(system: SimSystem, s: SimScenario, params, key):
     kw = _common(s, params)
-    return run_drops(system, key, lambda sy, k, i: baselines.sense_first(sy, s, key=k, **kw))
+    return run_drops(system, key, lambda sy, k, i: baselines.sense_first(sy, s, key=k, **kw),
+                     shared=params.shared_design)
 
 
 def design_sl_ris(system: SimSystem, s: SimScenario, params, key):
@@ -103,7 +122,7 @@ def design_sl_ris(system: SimSystem, s: SimScenario, params, key):
     k_sys, k_des = jax.random.split(key)
     s_ris, ris = baselines.sl_ris_system(s, k_sys, n)
     design, info = run_drops(system, k_des, lambda sy, k, i: baselines.sl_ris(
-        sy, s, _drop(ris, i), key=k, **kw))
+        sy, s, _drop(ris, i), key=k, **kw), shared=params.shared_design)
     info["system"] = ris
     info["scenario"] = s_ris
     return design, info
