@@ -118,3 +118,22 @@ def _design_from_arrays(a):
                      W_BB=jnp.asarray(a["W_BB"]), R_AN=jnp.asarray(a["R_AN"]),
                      tau=jnp.asarray(a["tau"]), p_sense=jnp.asarray(a["p_sense"]),
                      p_comm=jnp.asarray(a["p_comm"]))
+
+
+@pytest.mark.parametrize("fig", [f"sim_fig{k}" for k in range(1, 10)])
+def test_figure_sweep_takes_lbcd_family_overrides(fig):
+    """``-m +sweep=sim_figK scheme.shared_design=true ...``: Hydra composes the multirun's master
+    config before the sweep picks each job's scheme, so the master needs an L-BCD-family scheme
+    (the default ``mrt`` has no such key and the command failed before any job ran)."""
+    import os
+
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=os.path.abspath("conf"), version_base=None):
+        master = compose("config", overrides=[f"+sweep={fig}", "scheme.shared_design=true"],
+                         return_hydra_config=True)
+        assert master.scheme.shared_design is True
+        for name in str(master.hydra.sweeper.params.scheme).split(","):
+            job = compose("config", overrides=[f"+sweep={fig}", f"scheme={name}",
+                                                "scheme.shared_design=true"])
+            assert job.scheme.name == name and job.scheme.shared_design is True
