@@ -1089,17 +1089,18 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
 
 
 def _code_digest() -> str:
-    """Digest of jisac's source and of the numerical stack's versions (the normaliser disk
-    cache's code key: any edit or upgrade recomputes)."""
+    """Digest of the source this module can run (its jisac import closure,
+    :func:`jisac.source_digest.source_digest`) and of the numerical stack's versions: the
+    normaliser disk cache's code key. An edit anywhere in the blocks, the channel models, the
+    metrics ... or an upgrade recomputes; an edit of the job layer, the reports or paper 000's
+    solvers does not."""
     if not _CODE_DIGEST:
         import cvxpy
         import jaxlib
 
-        root = Path(__file__).resolve().parents[2]         # the jisac package
-        h = hashlib.sha1()
-        for f in sorted(root.rglob("*.py")):
-            h.update(str(f.relative_to(root)).encode())
-            h.update(f.read_bytes())
+        from ...source_digest import source_digest
+
+        h = hashlib.sha1(source_digest(__name__).encode())
         for mod in (jax, jaxlib, np, cvxpy):
             h.update(f"{mod.__name__}={getattr(mod, '__version__', '?')}".encode())
         _CODE_DIGEST.append(h.hexdigest())
