@@ -925,6 +925,14 @@ def make_report(sweep_dir: str | Path, figure: bool = True, meta: Mapping | None
                                     if k not in SUMMARY_COLUMNS]
     jio.write_text_atomic(out["summary"], _csv_text(summ, scol))
     head = f"# {plot['title'] or root.name}\n\nmean [95% CI] (drops) per point; source: summary.csv\n\n"
+    shared = [j["rel"] for j in c.jobs
+              if (j["metrics"].get("design_info") or {}).get("shared_design") is True]
+    if shared:
+        # the CI of such a point says how the one design fares across couplings, not how
+        # different designs (solver starts, randomisation) would spread
+        head += ("Designed once, evaluated on every drop (`scheme.shared_design=true`): their "
+                 "interval is over the drops' inter-layer coupling realisations (10) of one "
+                 "design, not over designs: " + ", ".join(f"`{r}`" for r in shared) + "\n\n")
     jio.write_text_atomic(out["table"], head + markdown_table(summ, str(plot.get("table_x") or plot["x_label"])))
     if figure:
         import matplotlib.pyplot as plt

@@ -219,3 +219,24 @@ def test_block_failure_design_is_a_drawn_point(tmp_path):
     assert int(summ[0.0]["n"]) == 4 and float(summ[0.0]["mean"]) == 3.0
     assert int(summ[0.0]["n_failed_jobs"]) == 0
     assert int(summ[10.0]["n"]) == 0 and int(summ[10.0]["n_failed_jobs"]) == 1
+
+
+def test_shared_design_points_are_named_in_the_table(tmp_path):
+    """Jobs that evaluated one design on every drop (``scheme.shared_design``) are listed under
+    the table's heading, with what their interval is over; other jobs are not."""
+    root = tmp_path / "sweep"
+    d = _job(root, "lbcd", 0, "converged", [1.0, 2.0, 3.0, 4.0])
+    m = jio.read_json(d / "metrics.json")
+    m["design_info"] = {"shared_design": True}
+    jio.write_json_atomic(d / "metrics.json", m)
+    d = _job(root, "ts", 0, "closed_form", [1.0, 1.0, 1.0, 1.0])
+    m = jio.read_json(d / "metrics.json")
+    m["design_info"] = {"shared_design": False}
+    jio.write_json_atomic(d / "metrics.json", m)
+    table = report.make_report(root, figure=False)["table"].read_text()
+    head = table.split("|")[0]
+    assert "shared_design=true" in head and "`p=0,scheme=lbcd`" in head
+    assert "scheme=ts" not in head
+    plain = tmp_path / "plain"
+    _job(plain, "ts", 0, "closed_form", [1.0, 1.0, 1.0, 1.0])
+    assert "shared_design" not in report.make_report(plain, figure=False)["table"].read_text()
