@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jisac.algorithms.sim_lbcd import lbcd as L
 from jisac.config import job_from_dict
 from jisac.designs.sim_lbcd import design_lbcd, run_drops
 from jisac.evaluation.sim import evaluate_sim
@@ -21,16 +20,7 @@ from jisac.scenarios import SimScenario
 from jisac.schemes import LbcdParams
 from jisac.systems.sim import realize_sim_drops
 from small_systems import SMALL_SIM
-from test_lbcd_baselines import Recorder
-
-
-@pytest.fixture
-def stub_blocks(monkeypatch):
-    rec = Recorder()
-    monkeypatch.setattr(L, "default_blocks", rec.blocks)
-    L._NORM_CACHE.clear()
-    yield rec
-    L._NORM_CACHE.clear()
+from test_lbcd_baselines import stub_blocks  # noqa: F401 -- the fixture (identity blocks)
 
 
 def _leaves_equal(a, b):
