@@ -930,9 +930,11 @@ def make_report(sweep_dir: str | Path, figure: bool = True, meta: Mapping | None
     if shared:
         # the CI of such a point says how the one design fares across couplings, not how
         # different designs (solver starts, randomisation) would spread
+        which = ("every job here" if len(shared) == sum(1 for j in c.jobs if j["metrics"])
+                 else ", ".join(f"`{r}`" for r in shared))
         head += ("Designed once, evaluated on every drop (`scheme.shared_design=true`): their "
                  "interval is over the drops' inter-layer coupling realisations (10) of one "
-                 "design, not over designs: " + ", ".join(f"`{r}`" for r in shared) + "\n\n")
+                 f"design, not over designs: {which}\n\n")
     jio.write_text_atomic(out["table"], head + markdown_table(summ, str(plot.get("table_x") or plot["x_label"])))
     if figure:
         import matplotlib.pyplot as plt

@@ -237,6 +237,13 @@ def test_shared_design_points_are_named_in_the_table(tmp_path):
     head = table.split("|")[0]
     assert "shared_design=true" in head and "`p=0,scheme=lbcd`" in head
     assert "scheme=ts" not in head
+    only = tmp_path / "only"
+    d = _job(only, "lbcd", 0, "converged", [1.0, 2.0, 3.0, 4.0])
+    m = jio.read_json(d / "metrics.json")
+    m["design_info"] = {"shared_design": True}
+    jio.write_json_atomic(d / "metrics.json", m)
+    assert "not over designs: every job here" in \
+        report.make_report(only, figure=False)["table"].read_text()
     plain = tmp_path / "plain"
     _job(plain, "ts", 0, "closed_form", [1.0, 1.0, 1.0, 1.0])
     assert "shared_design" not in report.make_report(plain, figure=False)["table"].read_text()
