@@ -280,3 +280,26 @@ def test_real_baselines_feasible(name):
     for d in res.metrics["drops"]:
         assert d["time_excess"] <= 1e-4 and d["energy_excess_j"] <= 1e-4 * 316e-6
         assert d["power_excess_w"] <= 1e-4 and d["rf_unit_modulus_error"] <= 1e-9
+
+
+def test_block_caches_hold_their_block_functions(setup):
+    """The sensing-only and normaliser caches key on the block *objects*: an entry keeps its
+    blocks alive, so a new function can never inherit a freed one's ``id`` and hit a stale entry
+    (the flaky order-dependence of ``test_nr_lbcd_differs_only_in_robust_flag`` in a full run,
+    7 Dec 2026)."""
+    import gc
+    import weakref
+
+    s, sy, init, norm = setup
+    L._SENSE_CACHE.clear()
+    blocks = Recorder().blocks()
+    ref = weakref.ref(blocks["A"])
+    L.sensing_only_cached(sy, s, init, settings=ST, blocks=blocks)
+    n_calls = len(L._SENSE_CACHE)
+    del blocks
+    gc.collect()
+    assert ref() is not None                     # still referenced by its cache entry
+    other = Recorder()
+    L.sensing_only_cached(sy, s, init, settings=ST, blocks=other.blocks())
+    assert len(L._SENSE_CACHE) == n_calls + 1 and other.calls   # computed anew, not a hit
+    L._SENSE_CACHE.clear()

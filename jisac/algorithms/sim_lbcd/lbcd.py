@@ -971,8 +971,10 @@ def sensing_only_cached(system: SimSystem, s: SimScenario, init: SimDesign, *,
     # blocks=None and an explicit default Block A are the same block: one cache entry for both
     block_a = (default_blocks() if blocks is None else blocks)["A"]
     kw = settings.block_kwargs.get("A")
+    # the block object itself, not id(block_a): the key keeps it alive, so a later, different
+    # function cannot reuse a freed block's id and hit this entry
     ck = (_design_model_digest(system), _system_digest(init.theta_sense),
-          _scenario_key(s, alpha=0.0), tol, id(block_a),
+          _scenario_key(s, alpha=0.0), tol, block_a,
           repr(sorted(dict(kw or {}).items())))
     if ck not in _SENSE_CACHE:
         if len(_SENSE_CACHE) > 64:
@@ -1028,7 +1030,7 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     ck = (_design_model_digest(system), _scenario_key(s, alpha=0.0), robust, max_iter, tol,
           dataclasses.replace(st, starts=("paper",)),
           None if blocks is None or _library_blocks(blocks)
-          else tuple(sorted((k, id(v)) for k, v in blocks.items())))
+          else tuple(sorted(blocks.items(), key=lambda kv: kv[0])))  # objects, not ids (above)
     if use_cache and ck in _NORM_CACHE:
         return _NORM_CACHE[ck]
     disk = _norm_disk_path(ck) if use_cache and _library_blocks(blocks) else None
