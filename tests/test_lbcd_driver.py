@@ -747,3 +747,27 @@ def test_outage_polish_in_the_driver(setup):
         seen.clear()
         _, inf = L.lbcd(sy, s_hi, blocks=stubs(B=b_shrink), **{**kw, **extra})
         assert "outage_polish" not in inf
+
+
+def test_start_rank_prefers_the_smaller_outage_excess():
+    """Selection between L-BCD starts (``lbcd.start_rank``), on the per-user outages of archived
+    runs: feasibility first, then meeting (11), then -- when no start meets it -- the smaller
+    excess over eps_out, and only then the utility."""
+    eps = 0.1
+    r = lambda feas, p, c, u: L.start_rank(feas, np.asarray(p), np.asarray(c), eps, u)
+    # 004 Fig. 8, E = 4 (7 Dec): neither start meets (11); the paper start misses by 0.12, the
+    # sensing start loses user 3 entirely -> the paper start, despite its utility
+    paper = r(True, [0, 0, 0.0015, 0], [0, 0, 0.2196, 0], -5.03)
+    sensing = r(True, [0, 0, 1.0, 0], [0, 0, 1.0, 0], -0.47)
+    assert paper > sensing
+    assert paper[1:3] == (False, pytest.approx(-(0.2196 - eps)))
+    # the Sec.-V contract (a777666): the sensing start misses by less -> kept
+    assert r(True, [0, 0, 0.0, 0], [0, 0, 0.149, 0], -0.639) > \
+        r(True, [1, 1, 1, 1], [1, 1, 1, 1], -5.32)
+    # both meet (11): the utility decides, whatever the margins
+    assert r(True, [0.09] * 4, [0.1] * 4, -0.5) > r(True, [0] * 4, [0] * 4, -0.6)
+    # meeting (11) beats any utility; feasibility beats everything
+    assert r(True, [0.1] * 4, [0.1] * 4, -9.0) > r(True, [0.11] * 4, [0] * 4, 1.0)
+    assert r(True, [1] * 4, [1] * 4, -9.0) > r(False, [0] * 4, [0] * 4, 1.0)
+    # not screened (NR-LBCD, or the screen off): utility after feasibility
+    assert L.start_rank(True, None, None, eps, -0.5) > L.start_rank(True, None, None, eps, -0.6)
