@@ -415,7 +415,8 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
     ``max_k P_k <= eps_out`` on ``SELECT_OUTAGE_DRAWS`` Monte-Carlo draws, both on the design
     model (the rule-(ii) kernel) and averaged over ``SELECT_COUPLING_DRAWS`` draws of the Rician
     inter-layer model (10) (:func:`coupling_outage_probabilities`); when no start meets it, the
-    smaller outage excess; then the larger final utility; ties keep the earlier start. ``info`` is that run's, plus ``start``
+    smaller outage excess; then the larger final utility; ties keep the earlier start.
+    ``info`` is that run's, plus ``start``
     (its name) and ``starts`` (per start: ``utility``, ``utility_continuous``,
     ``secrecy_throughput``, ``crb_total``, ``status``, ``iterations``, ``feasible``,
     ``outage_ok``, ``outage``, ``outage_coupling``, ``time_s``, ``continuous_cached``,
