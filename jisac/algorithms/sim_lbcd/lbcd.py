@@ -416,10 +416,10 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
     model (the rule-(ii) kernel) and averaged over ``SELECT_COUPLING_DRAWS`` draws of the Rician
     inter-layer model (10) (:func:`coupling_outage_probabilities`); when no start meets it, the
     smaller outage excess; then the larger final utility; ties keep the earlier start.
-    ``info`` is that run's, plus ``start``
-    (its name) and ``starts`` (per start: ``utility``, ``utility_continuous``,
-    ``secrecy_throughput``, ``crb_total``, ``status``, ``iterations``, ``feasible``,
-    ``outage_ok``, ``outage``, ``outage_coupling``, ``time_s``, ``continuous_cached``,
+    ``info`` is that run's, plus ``start`` (its name) and ``starts`` (per start: ``utility``,
+    ``utility_continuous``, ``secrecy_throughput``, ``crb_total``, ``status``, ``iterations``,
+    ``feasible``, ``outage_ok``, ``outage_excess``, ``outage``, ``outage_coupling``, ``time_s``,
+    ``continuous_cached``,
     ``polished``: the outage polish replaced its discrete design);
     ``time_s`` is the total.
     Arguments as :func:`_lbcd_run`.
