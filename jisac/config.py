@@ -107,8 +107,7 @@ def without_neutral_defaults(d: Mapping[str, Any]) -> dict:
     d = {k: dict(v) if isinstance(v, Mapping) else v for k, v in d.items()}
     for (section, key), default in SEED_NEUTRAL_DEFAULTS.items():
         sec = d.get(section)
-        if isinstance(sec, dict) and key in sec and sec[key] == default \
-                and isinstance(sec[key], bool) == isinstance(default, bool):
+        if isinstance(sec, dict) and key in sec and sec[key] == default:
             del sec[key]
     return d
 

@@ -19,7 +19,7 @@ from jisac.jobs import run_job
 from jisac.scenarios import SimScenario
 from jisac.schemes import LbcdParams
 from jisac.systems.sim import realize_sim_drops
-from small_systems import SMALL_SIM
+from small_systems import SMALL_SIM, small_sim_scenario_dict
 from test_lbcd_baselines import stub_blocks  # noqa: F401 -- the fixture (identity blocks)
 
 
@@ -70,8 +70,7 @@ def test_design_lbcd_shared_runs_one_lbcd(stub_blocks):
 
 
 def test_job_evaluates_the_shared_design_on_each_coupling(stub_blocks):
-    sc = {"kind": "sim_isac", **{k: list(v) if isinstance(v, tuple) else v
-                                 for k, v in SMALL_SIM.items()}, "max_iterations": 2}
+    sc = {**small_sim_scenario_dict(), "max_iterations": 2}
     job = job_from_dict({"scenario": sc, "scheme": {"name": "lbcd", "shared_design": True},
                          "seed": 1, "n_drops": 3, "mc_draws": 64, "mc_chunk": 64})
     res = run_job(job)
@@ -101,13 +100,11 @@ def test_job_evaluates_the_shared_design_on_each_coupling(stub_blocks):
 
 
 def _design_from_arrays(a):
+    import dataclasses
+
     from jisac.designs.sim import SimDesign
 
-    return SimDesign(theta_comm=jnp.asarray(a["theta_comm"]), theta_sense=jnp.asarray(a["theta_sense"]),
-                     theta_ce=jnp.asarray(a["theta_ce"]), W_RF=jnp.asarray(a["W_RF"]),
-                     W_BB=jnp.asarray(a["W_BB"]), R_AN=jnp.asarray(a["R_AN"]),
-                     tau=jnp.asarray(a["tau"]), p_sense=jnp.asarray(a["p_sense"]),
-                     p_comm=jnp.asarray(a["p_comm"]))
+    return SimDesign(**{f.name: jnp.asarray(a[f.name]) for f in dataclasses.fields(SimDesign)})
 
 
 @pytest.mark.parametrize("fig", [f"sim_fig{k}" for k in range(1, 10)])

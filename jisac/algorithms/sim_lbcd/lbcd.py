@@ -456,9 +456,9 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
             p_cpl = coupling_outage_probabilities(system, d, s, jax.random.fold_in(k_sel, 1),
                                                   n_sel, SELECT_COUPLING_DRAWS)
         rank = start_rank(feasible, p_out, p_cpl, s.eps_out + st.outage_tol, inf["utility"])
-        outage_ok = rank[1]
+        _, outage_ok, neg_excess, _ = rank
         runs.append({"start": name, "utility": inf["utility"], "outage_ok": outage_ok,
-                     "outage_excess": max(0.0, -rank[2]),
+                     "outage_excess": max(0.0, -neg_excess),
                      "outage": None if p_out is None else p_out.tolist(),
                      "outage_coupling": None if p_cpl is None else p_cpl.tolist(),
                      "utility_continuous": inf["utility_continuous"],
@@ -1049,7 +1049,7 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
     ck = (_design_model_digest(system), _scenario_key(s, alpha=0.0), robust, max_iter, tol,
           dataclasses.replace(st, starts=("paper",)),
           None if blocks is None or _library_blocks(blocks)
-          else tuple(sorted(blocks.items(), key=lambda kv: kv[0])))  # objects, not ids (above)
+          else tuple(sorted(blocks.items())))         # the block objects, not their ids (above)
     if use_cache and ck in _NORM_CACHE:
         return _NORM_CACHE[ck]
     disk = _norm_disk_path(ck) if use_cache and _library_blocks(blocks) else None
