@@ -25,6 +25,7 @@ import numpy as np
 
 from .config import JobConfig
 from .io import to_jsonable
+from .progress import reporting
 from .schemes import design_function
 
 
@@ -227,7 +228,8 @@ def run_job(job: JobConfig, progress: Callable[[str], None] | None = None) -> Jo
     note(f"realised {job.n_drops} drop(s) of {s.kind} in {time.perf_counter() - t0:.1f} s")
 
     t1 = time.perf_counter()
-    design, info = design_function(s.kind, job.scheme.name)(system, s, job.scheme, k_des)
+    with reporting(say):    # the algorithms' own steps (BCD iterations) reach log.txt
+        design, info = design_function(s.kind, job.scheme.name)(system, s, job.scheme, k_des)
     note(f"designed with scheme={job.scheme.name}: status={info['status']} "
          f"in {time.perf_counter() - t1:.1f} s")
 

@@ -11,16 +11,65 @@ takes): calling it shows the message without advancing the counter.
 The display redraws one line with ``\\r`` + ANSI "erase line" and is *quiet* (writes nothing)
 when the stream is not a TTY -- logs of batch jobs (SLURM, joblib workers, CI) stay clean.
 ``JISAC_PROGRESS=0`` silences it everywhere, ``JISAC_PROGRESS=1`` forces it on.
+
+Algorithms report their own steps (an L-BCD iteration, a TRIS BCD iteration, a normaliser run)
+through :func:`report`, which is a no-op unless a caller installed a reporter with
+:func:`reporting`. The job layer does, so these lines land in the run's ``log.txt`` while the
+job runs, and pure library calls stay silent without a ``log=`` argument threaded through every
+signature. :func:`scope` prefixes the reports inside it (``"drop 3: start sensing: ..."``)::
+
+    with reporting(print), scope("drop 0"):
+        lbcd(...)          # -> "drop 0: start paper: L-BCD it 1/20: U=..."
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import sys
 import time
-from typing import TextIO
+from typing import Callable, Iterator, TextIO
 
 _ERASE = "\r\x1b[K"
+
+# (callback, prefix) of the innermost `reporting`/`scope`; a context variable, so threads and
+# asyncio tasks that did not inherit one report nothing (the solver thread pools stay silent)
+_REPORTER: contextvars.ContextVar[tuple[Callable[[str], None] | None, str]] = \
+    contextvars.ContextVar("jisac_reporter", default=(None, ""))
+
+
+@contextlib.contextmanager
+def reporting(callback: Callable[[str], None] | None) -> Iterator[None]:
+    """Send :func:`report` messages inside the block to ``callback`` (``None``: silence them)."""
+    token = _REPORTER.set((callback, ""))
+    try:
+        yield
+    finally:
+        _REPORTER.reset(token)
+
+
+@contextlib.contextmanager
+def scope(label: str) -> Iterator[None]:
+    """Prefix every :func:`report` inside the block with ``label + ": "`` (scopes nest)."""
+    callback, prefix = _REPORTER.get()
+    token = _REPORTER.set((callback, f"{prefix}{label}: "))
+    try:
+        yield
+    finally:
+        _REPORTER.reset(token)
+
+
+def report(msg: str) -> None:
+    """Hand ``msg`` (with the enclosing scopes' prefix) to the active reporter, if any."""
+    callback, prefix = _REPORTER.get()
+    if callback is not None:
+        callback(prefix + msg)
+
+
+def reporter_active() -> bool:
+    """Whether a :func:`report` here reaches a callback."""
+    return _REPORTER.get()[0] is not None
 
 
 def progress_enabled(stream: TextIO | None = None) -> bool:

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from ..algorithms.sim_lbcd import baselines
 from ..algorithms.sim_lbcd.lbcd import LbcdSettings, lbcd, worst_status
 from ..algorithms.sim_lbcd.objective import Normalizers
+from ..progress import scope
 from ..scenarios import SimScenario
 from ..systems.sim import SimSystem
 
@@ -65,7 +66,8 @@ def run_drops(system: SimSystem, key, one, shared: bool = False):
     keys = jax.random.split(key, n)
     designs, infos = [], []
     for i in range(1 if shared else n):
-        d, inf = one(_drop(system, i), keys[i], i)
+        with scope(f"drop {i}" + (" (design shared by all drops)" if shared else "")):
+            d, inf = one(_drop(system, i), keys[i], i)
         designs.append(d)
         infos.append(inf)
     summaries = [{k: inf[k] for k in _SUMMARY_KEYS if k in inf} for inf in infos]

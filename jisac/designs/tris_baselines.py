@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ..algorithms.tris_baselines import noma_an, sdma_an, sdp_an, zf_an
+from ..progress import scope
 
 __all__ = ["design_zf_an", "design_sdp_an", "design_sdma_an", "design_noma_an", "STATUS_RANK"]
 
@@ -40,8 +41,9 @@ def _run(fn, system, s, params, key):
     designs, infos = [], []
     for i in range(n):
         sy = _drop(system, i) if batched else system
-        d, inf = fn(sy, s, keys[i], max_iter=params.max_iterations, tol=params.tol,
-                    n_rand=params.n_randomizations, detection_cap=params.detection_cap)
+        with scope(f"drop {i}"):
+            d, inf = fn(sy, s, keys[i], max_iter=params.max_iterations, tol=params.tol,
+                        n_rand=params.n_randomizations, detection_cap=params.detection_cap)
         designs.append(d)
         infos.append(inf)
     if batched:

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..algorithms.tris_rsma import BcdOptions, solve_drop
+from ..progress import report, reporter_active
 from .tris import TrisDesign
 
 __all__ = ["design", "options_from_params", "worst_status"]
@@ -54,8 +55,13 @@ def design(system, s, params, key=None, log=None):
     Ws, ts, Cs, infos = [], [], [], []
     for i in range(n):
         sys_i = jax.tree_util.tree_map(lambda x: x[i], system)
-        say = log or (lambda m, i=i: print(f"[{params.name} drop {i}] {m}", file=sys.stderr,
-                                           flush=True))
+        if log is not None:
+            say = log
+        elif reporter_active():             # a job: its log.txt (jisac.progress)
+            say = lambda m, i=i: report(f"drop {i}: {m}")
+        else:
+            say = lambda m, i=i: print(f"[{params.name} drop {i}] {m}", file=sys.stderr,
+                                       flush=True)
         arr, info = solve_drop(sys_i, s, BcdOptions(**{**opt.__dict__, "seed": int(seeds[i])}),
                                log=say)
         Ws.append(arr["W"])

@@ -63,6 +63,7 @@ from ...designs.sim import SimDesign, default_time_power
 from ...hardware.hybrid import alternating_minimization
 from ...hardware.sim import sim_cascade, sim_effective_channels
 from ...metrics.multiple_access import an_null_space_projector
+from ...progress import report, scope
 from ...scenarios import SimScenario
 from ...systems.sim import SimSystem
 from .objective import Normalizers, comm_power, crb_total, secrecy_throughput, utility
@@ -441,7 +442,8 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
                            sense_design=d_sense)
     runs, best = [], None
     for name, start in starts.items():
-        d, inf = _lbcd_run(system, s, norm=norm, init=start, **kw)
+        with scope(f"start {name}"):
+            d, inf = _lbcd_run(system, s, norm=norm, init=start, **kw)
         inf["norm"].update(norm_info)
         feasible = bool(_violation(d, s) <= st.feas_rtol
                         and reconfiguration_violation(d, s) <= 1e-9 * max(s.delta_phi, 1.0))
@@ -467,9 +469,13 @@ def lbcd(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None =
                      "iterations": inf["iterations"], "feasible": feasible,
                      "time_s": inf["time_s"], "continuous_cached": inf["continuous_cached"],
                      "polished": bool(inf.get("outage_polish", {}).get("accepted", False))})
+        report(f"start {name}: U={inf['utility']:.4g}, outage_ok={outage_ok}, "
+               f"excess={max(0.0, -neg_excess):.3g} ({inf['time_s']:.0f} s)")
         if best is None or rank > best[0]:
             best = (rank, name, d, inf)
     _, name, design, info = best
+    if len(runs) > 1:
+        report(f"returned the design of start {name}")
     info["start"] = name
     info["starts"] = runs
     info["time_s"] = time.perf_counter() - t0
@@ -525,6 +531,7 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
     if ck is not None and ck in _CONTINUOUS_CACHE:
         best, info = _CONTINUOUS_CACHE[ck]
         info = _copy_info(info) | {"continuous_cached": True}
+        report("continuous phase from the in-process cache")
     else:
         best, info = _lbcd_continuous(system, s, **kw)
         info["continuous_cached"] = False
@@ -539,6 +546,8 @@ def _lbcd_run(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | N
                                    settings=settings, active_blocks=active_blocks,
                                    check_outage=check_outage)
     info["time_s"] = time.perf_counter() - t_start
+    report(f"{info['status']} after {info['iterations']} iterations: U={info['utility']:.4g} "
+           f"({info['time_s']:.0f} s)")
     return final, info
 
 
@@ -746,6 +755,11 @@ def _lbcd_continuous(system: SimSystem, s: SimScenario, *, alpha,
                            "outage": None if p_out is None else p_out.tolist(),
                            "eps_crb": eps_crb, "rules": dict(rules), "outage_time_s": t_o})
         f_prev, theta_prev = f_aug, theta_now
+        rejected = "".join(e["block"] for e in block_log if e["iteration"] == t and not e["accepted"])
+        report(f"L-BCD it {t}/{max_iter}: U={u:.4g} S={S:.4g} CRB={crb:.4g} "
+               f"outage_excess={eps_outage:.3g} rejected={rejected or '-'} "
+               f"rules={','.join(r for r, ok in rules.items() if ok) or '-'} "
+               f"({time.perf_counter() - t_start:.0f} s)")
         lam = min(max(st.kappa_lambda * lam, lam_c), st.lambda_max)      # (C4)
         if all(rules.values()):
             stop_reason = "all_rules"
@@ -1051,6 +1065,7 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
           None if blocks is None or _library_blocks(blocks)
           else tuple(sorted(blocks.items())))         # the block objects, not their ids (above)
     if use_cache and ck in _NORM_CACHE:
+        report("normalisers from the in-process cache")
         return _NORM_CACHE[ck]
     disk = _norm_disk_path(ck) if use_cache and _library_blocks(blocks) else None
     if disk is not None and disk.exists():
@@ -1060,6 +1075,7 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
             out = None
         if out is not None:
             _NORM_CACHE[ck] = out
+            report(f"normalisers from the disk cache {disk.name}")
             return out
     t0 = time.perf_counter()
     init = initial_design(system, s, coverage_deg=st.coverage_deg)
@@ -1068,10 +1084,13 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
                        crb0 if crb0 > 0 and math.isfinite(crb0) else 1.0)
     key = jax.random.PRNGKey(NORM_KEY_SEED)
     k0, _ = jax.random.split(key)       # the second key was the old alpha = 1 run's
-    d_comm, i_comm = lbcd(system, s, alpha=0.0, norm=boot, robust=robust, key=k0,
-                          max_iter=max_iter, tol=tol, discretize=False, init=init, settings=st,
-                          blocks=blocks)
-    d_sense, i_sense = sensing_only_cached(system, s, init, settings=st, tol=tol, blocks=blocks)
+    with scope("normaliser R_max (communication-only L-BCD)"):
+        d_comm, i_comm = lbcd(system, s, alpha=0.0, norm=boot, robust=robust, key=k0,
+                              max_iter=max_iter, tol=tol, discretize=False, init=init,
+                              settings=st, blocks=blocks)
+    with scope("normaliser CRB_min (sensing-only design)"):
+        d_sense, i_sense = sensing_only_cached(system, s, init, settings=st, tol=tol,
+                                               blocks=blocks)
     r_max = _evaluate(system, d_comm, s, 0.0, boot)[1]
     crb_min = _evaluate(system, d_sense, s, 1.0, boot)[2]
     degenerate = []
@@ -1100,6 +1119,7 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
             "norm_comm_time_s": i_comm["time_s"], "norm_sense_time_s": i_sense["time_s"],
             "norm_degenerate": ",".join(degenerate), "norm_time_s": time.perf_counter() - t0}
     out = (Normalizers(r_max, crb_min), d_comm, d_sense, info)
+    report(f"normalisers R_max={r_max:.6g} CRB_min={crb_min:.6g} ({info['norm_time_s']:.0f} s)")
     if use_cache:
         if len(_NORM_CACHE) > 64:
             _NORM_CACHE.clear()

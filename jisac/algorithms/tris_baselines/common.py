@@ -32,6 +32,7 @@ from ...evaluation.tris import sensing_metrics, total_power
 from ...hardware.tma import scale_to_element_power
 from ...metrics import detection
 from ...metrics import multiple_access as ma
+from ...progress import report, scope
 from ..rank_one import principal_beams
 from .block import AnBlock, an_block
 
@@ -423,8 +424,9 @@ def run_an_baseline(system, s, key, *, access: str, mode: str, zf: bool, max_ite
     worst = "optimal"
     for l in range(L):
         R, sqd = d["R"][l], float(d["sqd"][l])
-        Wpos, Z, merit, st_l, it = _sca(blk, order, H, Go, g_hat, neff, p_min, R, sqd, V,
-                                        max_iter, tol, access)
+        with scope(f"slot {l + 1}/{L}"):
+            Wpos, Z, merit, st_l, it = _sca(blk, order, H, Go, g_hat, neff, p_min, R, sqd, V,
+                                            max_iter, tol, access)
         statuses.append(st_l)
         iters.append(it)
         if Wpos is None:
@@ -530,6 +532,7 @@ def _sca(blk, order, H, Go, g_hat, neff, p_min, R, sqd, V, max_iter, tol, access
             break
         Wpos, Z, have = Wn, Zn, True
         merit.append(f)
+        report(f"SCA block {it}: SDR merit {f:.6g} ({st})")
         if len(merit) > 1 and abs(merit[-1] - merit[-2]) <= tol * max(abs(merit[-2]), 1e-9):
             break
     if not have:
