@@ -487,7 +487,8 @@ def raw_drop_values(metrics: Mapping, n_drops: int, path: str) -> list:
 
     Looked up, in order: in every ``drops[i]`` (run_job's per-drop dicts); in a top-level list
     of length ``n_drops`` (``certificate.lu_outage`` -> ``certificate[i]["lu_outage"]``,
-    ``objective_history`` as one list per drop); else the job-level value, repeated."""
+    ``objective_history`` as one list per drop, ``utility`` as one scalar per drop: the rule of
+    results.csv's per-drop columns); else the job-level value, repeated."""
     drops = metrics.get("drops")
     if isinstance(drops, list) and len(drops) == n_drops:
         vals = [_get_path(dr, path) for dr in drops]
@@ -495,7 +496,8 @@ def raw_drop_values(metrics: Mapping, n_drops: int, path: str) -> list:
             return [None if v is _MISSING else v for v in vals]
     head, _, rest = path.partition(".")
     v = metrics.get(head, _MISSING)
-    if isinstance(v, list) and len(v) == n_drops and (rest or all(isinstance(e, (list, Mapping)) for e in v)):
+    if isinstance(v, list) and len(v) == n_drops and (
+            rest or all(isinstance(e, (list, Mapping)) or _is_scalar(e) for e in v)):
         out = [(_get_path(e, rest) if rest else e) for e in v]
         return [None if e is _MISSING else e for e in out]
     v = _get_path(metrics, path)

@@ -194,6 +194,25 @@ def test_line_panels_reduce_index_scale_and_reference_lines(tmp_path):
     assert "### det[min]" in table and "failed (infeasible)" in table
 
 
+def test_scaled_entry_of_a_top_level_per_drop_list(tmp_path):
+    # `utility` is a top-level list with one scalar per drop (not inside drops[i]); a derived
+    # entry (scale) must read it per drop, as results.csv's plain column does (004 Fig. 1 plots
+    # -U on a log axis)
+    meta = {"name": "t", "x": "scenario.p_t_dbm", "series": ["scheme.name"],
+            "y": [{"metric": "utility", "scale": -1.0, "logy": True, "label": "-U"}]}
+    u = {0.0: [-0.5, -2.0, -8.0], 5.0: [-0.25, -0.75, -1.0]}
+    for p, vals in u.items():
+        _job(tmp_path, f"p={p}", {"scenario.p_t_dbm": p}, meta=meta,
+             drops=[{"other": 1.0}] * 3, extra={"utility": vals})
+    c, plot, summ, fig = _plot(tmp_path)
+    (ax,) = fig.axes
+    np.testing.assert_allclose(_lines(ax)["mrt"].get_ydata(), [3.5, 2.0 / 3.0], rtol=1e-12)
+    assert ax.get_yscale() == "log"
+    rows = list(csv.DictReader(open(report.make_report(tmp_path)["csv"])))
+    r = next(r for r in rows if r["scenario.p_t_dbm"] == "0.0" and r["drop"] == "2")
+    assert float(r["utility[x-1]"]) == 8.0 and float(r["utility"]) == -8.0
+
+
 def test_x_from_design_metric_and_from_list_length(tmp_path):
     meta = {"name": "t", "x": "scenario.eps_iu_factor", "x_label": "tau^2 norm",
             "x_metric": {"source": "design", "key": "tau", "power": 2, "normalise_by": "G_hat"},
