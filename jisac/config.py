@@ -24,7 +24,8 @@ DISCRETIZATION_ONLY_KEYS = ("phase_bits",)
 #: design seeds only when set away from this value, so that adding a knob does not reseed (and
 #: so unpair from their archives) the configs that leave it at its default
 SEED_NEUTRAL_DEFAULTS = {("scheme", "polish_rounds"): 3,
-                         ("scheme", "shared_design"): False}
+                         ("scheme", "shared_design"): False,
+                         ("scheme", "norm_starts"): ["paper"]}
 TOP_LEVEL_KEYS = {"scenario", "scheme", "seed", "n_drops", "mc_draws", "mc_chunk", "x64", "sweep"}
 
 
@@ -107,7 +108,9 @@ def without_neutral_defaults(d: Mapping[str, Any]) -> dict:
     d = {k: dict(v) if isinstance(v, Mapping) else v for k, v in d.items()}
     for (section, key), default in SEED_NEUTRAL_DEFAULTS.items():
         sec = d.get(section)
-        if isinstance(sec, dict) and key in sec and sec[key] == default:
+        # a tuple (dataclass) and a list (config.yaml) of the same names are the same setting
+        if isinstance(sec, dict) and key in sec and (
+                list(sec[key]) if isinstance(sec[key], tuple) else sec[key]) == default:
             del sec[key]
     return d
 

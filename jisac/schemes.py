@@ -172,6 +172,10 @@ class LbcdParams:
     (``jisac.designs.sim_lbcd.run_drops``): paper-004 drops differ only in the Rician evaluation
     coupling (10), which no design reads, so ``n_drops`` then averages over coupling
     realisations at the cost of one design (docs/sweeps.md, "Drops of a SIM job").
+    ``norm_starts``: starting points of the communication-only alpha = 0 run behind ``R_max``
+    (one run from each; the robust one with the largest secrecy throughput is the benchmark;
+    default ``[paper]``, Algorithm 1's start; ignored when ``r_max`` is given). Every scheme
+    of a sweep point must use the same value to share one normalisation.
     """
 
     name: str = "lbcd"
@@ -186,14 +190,16 @@ class LbcdParams:
     starts: tuple[str, ...] = _LBCD_STARTS
     polish_rounds: int = 3
     shared_design: bool = False
+    norm_starts: tuple[str, ...] = ("paper",)
 
     def __post_init__(self):
-        starts = self.starts
-        if (isinstance(starts, str) or not isinstance(starts, (list, tuple)) or not starts
-                or len(set(starts)) != len(starts) or not set(starts) <= set(_LBCD_STARTS)):
-            raise ConfigError("scheme.starts", starts, "must be a non-empty list of distinct "
-                              f"names from {list(_LBCD_STARTS)}")
-        object.__setattr__(self, "starts", tuple(starts))
+        for key in ("starts", "norm_starts"):
+            starts = getattr(self, key)
+            if (isinstance(starts, str) or not isinstance(starts, (list, tuple)) or not starts
+                    or len(set(starts)) != len(starts) or not set(starts) <= set(_LBCD_STARTS)):
+                raise ConfigError(f"scheme.{key}", starts, "must be a non-empty list of distinct "
+                                  f"names from {list(_LBCD_STARTS)}")
+            object.__setattr__(self, key, tuple(starts))
         if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float))
                                        or not 0.0 <= self.alpha <= 1.0):
             raise ConfigError("scheme.alpha", self.alpha, "must be null or lie in [0, 1]")

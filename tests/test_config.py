@@ -179,7 +179,9 @@ def test_new_knob_at_its_default_keeps_archived_seeds():
     assert job.job_seed() == recorded == job.design_seed()
     for key, v, same in (("polish_rounds", 3, True), ("polish_rounds", 0, False),
                          ("polish_rounds", 1, False), ("shared_design", False, True),
-                         ("shared_design", True, False)):
+                         ("shared_design", True, False), ("norm_starts", ["paper"], True),
+                         ("norm_starts", ("paper",), True),
+                         ("norm_starts", ["paper", "sensing"], False)):
         c = {**cfg, "scheme": {**cfg["scheme"], key: v}}
         assert (job_from_dict(c).job_seed() == recorded) is same
 
@@ -202,6 +204,14 @@ def test_archived_run_still_counts_as_finished():
     assert prev is not None and prev["job_seed"] == job.job_seed()
     other = job_from_dict({**cfg, "scheme": {**cfg["scheme"], "shared_design": True}})
     assert stored_result(run, other.to_dict(), job.job_seed(), job.drops_seed()) is None
+
+
+@pytest.mark.parametrize("bad", ["paper", [], ["paper", "paper"], ["svd"], None])
+def test_norm_starts_validated(bad):
+    c = _cfg("sim_isac")
+    c["scheme"] = {"name": "sf", "norm_starts": bad}
+    with pytest.raises(ConfigError, match="scheme.norm_starts"):
+        job_from_dict(c)
 
 
 @pytest.mark.parametrize("bad", [1, 0, "true", None])

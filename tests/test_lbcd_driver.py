@@ -349,6 +349,79 @@ def test_normalizers_from_single_objective_runs(setup):
                                  max_iter=2, settings=st, blocks=b) is not again
 
 
+def test_normalizer_comm_run_from_each_norm_start(setup, monkeypatch):
+    """``norm_starts``: one alpha = 0 run per start; R_max is the largest secrecy throughput of
+    the robust ones. Identity blocks return each start unchanged, so the reference is S of the
+    starting designs, evaluated here with ``secrecy_throughput`` (not the driver's jit). The
+    ``sensing`` start is replaced by the paper start with other communication phases, so the
+    two starts differ in S."""
+    from jisac.algorithms.sim_lbcd.objective import secrecy_throughput
+
+    s, sy, init, _ = setup
+    ramp = np.linspace(0.0, 3.0, init.theta_comm.size).reshape(init.theta_comm.shape)
+    fake = {"paper": init, "sensing": _replace(init, theta_comm=init.theta_comm + ramp)}
+    seen = []
+
+    def fake_starts(system, s_, names, **kw):
+        seen.append((tuple(names), kw.get("sense_design") is not None))
+        return {n: fake[n] for n in names}
+
+    monkeypatch.setattr(L, "start_designs", fake_starts)
+    st1 = L.LbcdSettings(outage_draws=0)
+    st2 = dataclasses.replace(st1, norm_starts=("paper", "sensing"))
+    n1, d1, _, i1 = L.compute_normalizers(sy, s, max_iter=2, settings=st1, blocks=stubs(),
+                                          use_cache=False)
+    n2, d2, _, i2 = L.compute_normalizers(sy, s, max_iter=2, settings=st2, blocks=stubs(),
+                                          use_cache=False)
+    # the sensing start is built from the sensing-only design the normaliser computes anyway
+    assert seen == [(("paper",), True), (("paper", "sensing"), True)]
+    ref = {k: float(secrecy_throughput(sy, d, s)) for k, d in fake.items()}
+    assert ref["sensing"] > 1.5 * ref["paper"]                       # the choice matters
+    assert n1.r_max == pytest.approx(ref["paper"], rel=1e-10)
+    assert n2.r_max == pytest.approx(ref["sensing"], rel=1e-10)
+    assert [r["start"] for r in i2["norm_comm_starts"]] == ["paper", "sensing"]
+    for r in i2["norm_comm_starts"]:
+        assert r["r_max"] == pytest.approx(ref[r["start"]], rel=1e-10)
+    assert i2["norm_comm_start"] == "sensing" and i1["norm_comm_start"] == "paper"
+    np.testing.assert_array_equal(np.asarray(d2.theta_comm), np.asarray(fake["sensing"].theta_comm))
+    assert n2.crb_min == n1.crb_min                                # the sensing side is shared
+    with pytest.raises(ValueError, match="norm_starts"):
+        L.LbcdSettings(norm_starts=("paper", "paper"))
+
+
+def test_normalizer_prefers_a_robust_benchmark(setup, monkeypatch):
+    """A comm-only run whose best iterate breaks (11) (rule (ii)) never sets R_max while a robust
+    one exists, whatever its S. The alpha = 0 runs are replaced by fakes that return their start
+    with a chosen rule-(ii) excess: the sensing start has the larger S but is in outage."""
+    s, sy, init, _ = setup
+    ramp = np.linspace(0.0, 3.0, init.theta_comm.size).reshape(init.theta_comm.shape)
+    fake = {"paper": init, "sensing": _replace(init, theta_comm=init.theta_comm + ramp)}
+    excess = {"paper": 0.0, "sensing": 0.5}
+    monkeypatch.setattr(L, "start_designs",
+                        lambda system, s_, names, **kw: {n: fake[n] for n in names})
+
+    def fake_lbcd(system, s_, *, init, **kw):
+        name = "paper" if init is fake["paper"] else "sensing"
+        return init, {"status": "converged", "iterations": 1, "best_iteration": 1,
+                      "trajectory": [{"eps_outage": excess[name], "secrecy_throughput": 0.0,
+                                      "delta_f": 0.0, "delta_theta": 0.0, "penalty": 0.0,
+                                      "rules": {}}], "time_s": 0.0}
+
+    monkeypatch.setattr(L, "lbcd", fake_lbcd)
+    st = L.LbcdSettings(norm_starts=("paper", "sensing"))
+    nrm, _, _, info = L.compute_normalizers(sy, s, max_iter=1, settings=st, blocks=stubs(),
+                                            use_cache=False)
+    runs = {r["start"]: r for r in info["norm_comm_starts"]}
+    assert runs["sensing"]["r_max"] > runs["paper"]["r_max"]
+    assert runs["paper"]["outage_ok"] is True and runs["sensing"]["outage_ok"] is False
+    assert info["norm_comm_start"] == "paper" and info["norm_comm_outage_ok"] is True
+    assert nrm.r_max == runs["paper"]["r_max"]
+    excess["paper"] = 0.2                        # both in outage: the larger S
+    _, _, _, info = L.compute_normalizers(sy, s, max_iter=1, settings=st, blocks=stubs(),
+                                          use_cache=False)
+    assert info["norm_comm_start"] == "sensing" and info["norm_comm_outage_ok"] is False
+
+
 def test_normalizer_reports_a_benchmark_in_outage(setup):
     """R_max from a comm-only run whose beams leave a user in outage is flagged: a B that
     switches user 0's beam off gives that user rate 0 < R_min in every draw."""

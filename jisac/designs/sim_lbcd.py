@@ -47,7 +47,8 @@ def _common(s: SimScenario, params):
     kw = dict(alpha=alpha, norm=norm, max_iter=params.max_iterations, tol=params.tol,
               discretize=params.discretize,
               settings=LbcdSettings(order=params.order, starts=params.starts,
-                                    polish_rounds=params.polish_rounds))
+                                    polish_rounds=params.polish_rounds,
+                                    norm_starts=params.norm_starts))
     return kw
 
 
