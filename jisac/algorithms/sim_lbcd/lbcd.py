@@ -950,8 +950,10 @@ def sensing_first_start(init: SimDesign, d_sense: SimDesign, s: SimScenario) -> 
 
 def start_designs(system: SimSystem, s: SimScenario, names, *, settings: LbcdSettings,
                   tol: float = 1e-3, blocks: Mapping[str, Callable] | None = None,
-                  sense_design: SimDesign | None = None) -> dict[str, SimDesign]:
-    """Starting points by name: ``paper`` = :func:`initial_design` (Algorithm 1);
+                  sense_design: SimDesign | None = None,
+                  paper: SimDesign | None = None) -> dict[str, SimDesign]:
+    """Starting points by name: ``paper`` = :func:`initial_design` (Algorithm 1; ``paper``, when
+    the caller has it already);
     ``sensing`` = :func:`sensing_first_start` from the sensing-only design (``sense_design``,
     else computed from the paper start and cached, about 17 s at the Sec.-V size).
 
@@ -961,7 +963,8 @@ def start_designs(system: SimSystem, s: SimScenario, names, *, settings: LbcdSet
     ``CRB ~ 8 CRB_min`` while the SF baseline, which starts from the sensing-only phases, reached
     ``CRB ~ 1.8 CRB_min`` with higher secrecy too (docs/derivations/sim_lbcd.md, "Starting points").
     """
-    paper = initial_design(system, s, coverage_deg=settings.coverage_deg)
+    if paper is None:
+        paper = initial_design(system, s, coverage_deg=settings.coverage_deg)
     out = {}
     for name in names:
         if name == "paper":
@@ -1102,7 +1105,7 @@ def compute_normalizers(system: SimSystem, s: SimScenario, *, robust: bool = Tru
                                                blocks=blocks)
     comm_runs = []
     for name, start in start_designs(system, s, st.norm_starts, settings=st, tol=tol,
-                                     blocks=blocks, sense_design=d_sense).items():
+                                     blocks=blocks, sense_design=d_sense, paper=init).items():
         with scope(f"normaliser R_max (communication-only L-BCD, start {name})"):
             d, inf = lbcd(system, s, alpha=0.0, norm=boot, robust=robust, key=k0,
                           max_iter=max_iter, tol=tol, discretize=False, init=start,
