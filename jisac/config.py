@@ -25,7 +25,8 @@ DISCRETIZATION_ONLY_KEYS = ("phase_bits",)
 #: so unpair from their archives) the configs that leave it at its default
 SEED_NEUTRAL_DEFAULTS = {("scheme", "polish_rounds"): 3,
                          ("scheme", "shared_design"): False,
-                         ("scheme", "norm_starts"): ["paper"]}
+                         ("scheme", "norm_starts"): ["paper"],
+                         ("scheme", "polish_screen"): "coupling"}
 TOP_LEVEL_KEYS = {"scenario", "scheme", "seed", "n_drops", "mc_draws", "mc_chunk", "x64", "sweep"}
 
 

@@ -154,6 +154,7 @@ class NomaAnParams(TrisAnParams):
 
 _LBCD_ORDERS = ("ABCDE", "EDABC")
 _LBCD_STARTS = ("paper", "sensing")     # jisac.algorithms.sim_lbcd.lbcd.START_NAMES
+_POLISH_SCREENS = ("design", "coupling")  # jisac.algorithms.sim_lbcd.lbcd.POLISH_SCREENS
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,9 @@ class LbcdParams:
     (one run from each; the robust one with the largest secrecy throughput is the benchmark;
     default ``[paper]``, Algorithm 1's start; ignored when ``r_max`` is given). Every scheme
     of a sweep point must use the same value to share one normalisation.
+    ``polish_screen``: what triggers and ranks the outage polish: ``coupling`` (default; the
+    design model and the outage averaged over Rician coupling draws (10), as the start
+    selection) or ``design`` (the design model only, the driver before 7 Dec 2026 evening).
     """
 
     name: str = "lbcd"
@@ -191,6 +195,7 @@ class LbcdParams:
     polish_rounds: int = 3
     shared_design: bool = False
     norm_starts: tuple[str, ...] = ("paper",)
+    polish_screen: str = "coupling"
 
     def __post_init__(self):
         for key in ("starts", "norm_starts"):
@@ -226,6 +231,9 @@ class LbcdParams:
                 or not 0 <= self.polish_rounds <= 20):
             raise ConfigError("scheme.polish_rounds", self.polish_rounds,
                               "must be an integer in [0, 20]")
+        if self.polish_screen not in _POLISH_SCREENS:
+            raise ConfigError("scheme.polish_screen", self.polish_screen,
+                              f"must be one of {list(_POLISH_SCREENS)}")
         if not isinstance(self.shared_design, bool):
             raise ConfigError("scheme.shared_design", self.shared_design, "must be true or false")
         if (self.r_max is None) != (self.crb_min is None):

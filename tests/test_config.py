@@ -181,7 +181,8 @@ def test_new_knob_at_its_default_keeps_archived_seeds():
                          ("polish_rounds", 1, False), ("shared_design", False, True),
                          ("shared_design", True, False), ("norm_starts", ["paper"], True),
                          ("norm_starts", ("paper",), True),
-                         ("norm_starts", ["paper", "sensing"], False)):
+                         ("norm_starts", ["paper", "sensing"], False),
+                         ("polish_screen", "coupling", True), ("polish_screen", "design", False)):
         c = {**cfg, "scheme": {**cfg["scheme"], key: v}}
         assert (job_from_dict(c).job_seed() == recorded) is same
 
@@ -211,6 +212,14 @@ def test_norm_starts_validated(bad):
     c = _cfg("sim_isac")
     c["scheme"] = {"name": "sf", "norm_starts": bad}
     with pytest.raises(ConfigError, match="scheme.norm_starts"):
+        job_from_dict(c)
+
+
+@pytest.mark.parametrize("bad", ["both", "", None, True, ["coupling"]])
+def test_polish_screen_validated(bad):
+    c = _cfg("sim_isac")
+    c["scheme"] = {"name": "lbcd", "polish_screen": bad}
+    with pytest.raises(ConfigError, match="scheme.polish_screen"):
         job_from_dict(c)
 
 

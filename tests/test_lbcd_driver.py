@@ -785,6 +785,51 @@ def test_outage_polish_restores_outage_with_phases_fixed(setup, robust_continuou
     assert max(v[k] for k in v if k != "reconfiguration") <= 1e-4
 
 
+def test_outage_polish_coupling_screen(setup, robust_continuous, monkeypatch):
+    """``polish_screen``: a discrete design that passes the design model but not the coupling
+    average (10) (faked here: 0.5 for user 1) triggers the polish on the ``coupling`` screen and
+    not on the ``design`` screen; on the coupling screen the rounds stop once the screen passes,
+    and a polished design that still misses (11) is taken when its excess is smaller, even at a
+    lower U (the start selection's ranking, ``start_rank``)."""
+    s, sy, _, norm = setup
+    dc = robust_continuous
+    p_dc = L.outage_probabilities(sy, dc, s, jax.random.PRNGKey(1), 2048)
+    assert np.max(p_dc) <= s.eps_out                     # passes the design model
+    produced, cpl_after = [], {}
+
+    def b_stub(system, design, s, *, eps_csi, robust, key, **kw):
+        new = _replace(design, W_BB=design.W_BB * 0.9)
+        produced.append(new)
+        return new, {"status": "optimal"}
+
+    def fake_coupling(system, d, s, key, n_draws, n_couplings):
+        assert n_couplings == L.SELECT_COUPLING_DRAWS
+        if any(d is q for q in produced):
+            return np.asarray(cpl_after["value"])
+        return np.asarray([0.5, 0.0])
+
+    monkeypatch.setattr(L, "coupling_outage_probabilities", fake_coupling)
+    kw = dict(alpha=0.5, norm=norm, key=jax.random.PRNGKey(8), blocks=stubs(B=b_stub),
+              order="ABCDE", ce_report=None)
+    same, rep = L._outage_polish(sy, s, dc, settings=L.LbcdSettings(polish_screen="design"), **kw)
+    assert same is dc and not rep["triggered"] and rep["outage_coupling_before"] is None
+    assert not produced
+
+    cpl_after["value"] = [0.0, 0.0]                      # the polished design passes: one round
+    new, rep = L._outage_polish(sy, s, dc, settings=L.LbcdSettings(), **kw)
+    assert rep["triggered"] and rep["screen"] == "coupling"
+    assert rep["outage_coupling_before"] == [0.5, 0.0] and rep["outage_coupling_after"] == [0.0, 0.0]
+    assert [(e["round"], e["block"]) for e in rep["blocks"]] == [(0, "B"), (0, "D")]
+    assert rep["accepted"] and new is produced[-1]
+
+    produced.clear()
+    cpl_after["value"] = [0.3, 0.0]                      # still in outage, excess 0.2 < 0.4
+    new, rep = L._outage_polish(sy, s, dc, settings=L.LbcdSettings(polish_rounds=2), **kw)
+    assert len(produced) == 2 and rep["accepted"] and new is produced[-1]
+    assert rep["utility_after"] < rep["utility_before"]  # taken for the smaller excess, not U
+    assert max(rep["outage_after"]) <= s.eps_out
+
+
 def test_outage_polish_in_the_driver(setup):
     """Through ``lbcd``: with every user in outage (r_min above any rate) the polish runs after
     the discretisation, B sees the discrete phases with the robust flag, every round; a B output

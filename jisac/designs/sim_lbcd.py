@@ -48,6 +48,7 @@ def _common(s: SimScenario, params):
               discretize=params.discretize,
               settings=LbcdSettings(order=params.order, starts=params.starts,
                                     polish_rounds=params.polish_rounds,
+                                    polish_screen=params.polish_screen,
                                     norm_starts=params.norm_starts))
     return kw
 
