@@ -215,6 +215,16 @@ def test_norm_starts_validated(bad):
         job_from_dict(c)
 
 
+def test_scheme_name_lists_match_the_driver():
+    """``jisac.schemes`` validates L-BCD starts and polish screens against its own copies of the
+    driver's name lists (the config layer does not import the solvers): they must agree."""
+    from jisac import schemes
+    from jisac.algorithms.sim_lbcd import lbcd
+
+    assert schemes._LBCD_STARTS == lbcd.START_NAMES
+    assert schemes._POLISH_SCREENS == lbcd.POLISH_SCREENS
+
+
 @pytest.mark.parametrize("bad", ["both", "", None, True, ["coupling"]])
 def test_polish_screen_validated(bad):
     c = _cfg("sim_isac")

@@ -924,7 +924,7 @@ def _outage_polish(system: SimSystem, s: SimScenario, design: SimDesign, *, alph
     if ce_report is not None and ce_report.get("attainable"):
         extra_d["tau_ce_min"] = float(np.clip(ce_report["tau_ce_needed"], s.tau_min, s.tau_max))
     cand, log = design, []
-    p1, c1 = p0, c0
+    p1, c1, screened = p0, c0, design          # the screen values are those of `screened`
     rounds = [(r, name, jax.random.fold_in(k_b if name == "B" else k_d, r))
               for r in range(settings.polish_rounds) for name in ("B", "D")]
     for r, name, k_blk in rounds:
@@ -932,7 +932,7 @@ def _outage_polish(system: SimSystem, s: SimScenario, design: SimDesign, *, alph
             continue
         if name == "B" and r > 0:
             # one SCA step of B per round: stop as soon as the screen passes
-            p1, c1 = screen(cand)
+            p1, c1, screened = *screen(cand), cand
             if worst(p1, c1) <= target:
                 break
         entry = {"round": r, "block": name}
@@ -955,7 +955,9 @@ def _outage_polish(system: SimSystem, s: SimScenario, design: SimDesign, *, alph
         log.append(entry)
         if reason is None:
             cand = new
-    if cand is not design:
+    if cand is not screened:
+        # after the last round; a loop that stopped on a passing screen has it for cand already
+        # (16 coupling draws x 2048 Monte-Carlo draws: not worth repeating)
         p1, c1 = screen(cand)
     u0 = _evaluate(system, design, s, alpha, norm)[0]
     u1 = _evaluate(system, cand, s, alpha, norm)[0]
