@@ -26,7 +26,8 @@ DISCRETIZATION_ONLY_KEYS = ("phase_bits",)
 SEED_NEUTRAL_DEFAULTS = {("scheme", "polish_rounds"): 3,
                          ("scheme", "shared_design"): False,
                          ("scheme", "norm_starts"): ["paper"],
-                         ("scheme", "polish_screen"): "coupling"}
+                         ("scheme", "polish_screen"): "coupling",
+                         ("scheme", "outage_couplings"): 0}
 TOP_LEVEL_KEYS = {"scenario", "scheme", "seed", "n_drops", "mc_draws", "mc_chunk", "x64", "sweep"}
 
 

@@ -180,6 +180,10 @@ class LbcdParams:
     ``polish_screen``: what triggers and ranks the outage polish: ``coupling`` (default; the
     design model and the outage averaged over Rician coupling draws (10), as the start
     selection) or ``design`` (the design model only, the driver before 7 Dec 2026 evening).
+    ``outage_couplings``: Rician coupling realisations (10) over which Blocks B and D draw the
+    Monte-Carlo samples of the outage surrogate (25) (0, default: the paper's model, the
+    design coupling only; robust schemes; docs/derivations/sim_lbcd.md, "Coupling-aware outage
+    rows").
     """
 
     name: str = "lbcd"
@@ -196,6 +200,7 @@ class LbcdParams:
     shared_design: bool = False
     norm_starts: tuple[str, ...] = ("paper",)
     polish_screen: str = "coupling"
+    outage_couplings: int = 0
 
     def __post_init__(self):
         for key in ("starts", "norm_starts"):
@@ -234,6 +239,10 @@ class LbcdParams:
         if self.polish_screen not in _POLISH_SCREENS:
             raise ConfigError("scheme.polish_screen", self.polish_screen,
                               f"must be one of {list(_POLISH_SCREENS)}")
+        if (isinstance(self.outage_couplings, bool) or not isinstance(self.outage_couplings, int)
+                or not 0 <= self.outage_couplings <= 256):
+            raise ConfigError("scheme.outage_couplings", self.outage_couplings,
+                              "must be an integer in [0, 256] (0 = design coupling only)")
         if not isinstance(self.shared_design, bool):
             raise ConfigError("scheme.shared_design", self.shared_design, "must be true or false")
         if (self.r_max is None) != (self.crb_min is None):

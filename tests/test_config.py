@@ -182,7 +182,8 @@ def test_new_knob_at_its_default_keeps_archived_seeds():
                          ("shared_design", True, False), ("norm_starts", ["paper"], True),
                          ("norm_starts", ("paper",), True),
                          ("norm_starts", ["paper", "sensing"], False),
-                         ("polish_screen", "coupling", True), ("polish_screen", "design", False)):
+                         ("polish_screen", "coupling", True), ("polish_screen", "design", False),
+                         ("outage_couplings", 0, True), ("outage_couplings", 16, False)):
         c = {**cfg, "scheme": {**cfg["scheme"], key: v}}
         assert (job_from_dict(c).job_seed() == recorded) is same
 
@@ -230,6 +231,14 @@ def test_polish_screen_validated(bad):
     c = _cfg("sim_isac")
     c["scheme"] = {"name": "lbcd", "polish_screen": bad}
     with pytest.raises(ConfigError, match="scheme.polish_screen"):
+        job_from_dict(c)
+
+
+@pytest.mark.parametrize("bad", [-1, 257, 2.0, True, "16", None])
+def test_outage_couplings_validated(bad):
+    c = _cfg("sim_isac")
+    c["scheme"] = {"name": "lbcd", "outage_couplings": bad}
+    with pytest.raises(ConfigError, match="scheme.outage_couplings"):
         job_from_dict(c)
 
 

@@ -49,6 +49,7 @@ def _common(s: SimScenario, params):
               settings=LbcdSettings(order=params.order, starts=params.starts,
                                     polish_rounds=params.polish_rounds,
                                     polish_screen=params.polish_screen,
+                                    outage_couplings=params.outage_couplings,
                                     norm_starts=params.norm_starts))
     return kw
 

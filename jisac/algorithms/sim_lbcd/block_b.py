@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
 
+from ...channels.sim_coupling import rician_coupling
 from ...convex.embedding import embed_complex_vector
 from ...designs.sim import SimDesign
 from ...hardware.hybrid import alternating_minimization
@@ -49,6 +50,7 @@ __all__ = [
     "comm_power_budget",
     "outage_delta",
     "eve_error_samples",
+    "outage_samples",
     "moment_surrogate",
     "surrogate_linearization",
     "sdr_parameters",
@@ -113,6 +115,47 @@ def eve_error_samples(system: SimSystem, design: SimDesign, s: SimScenario, key,
     return (He[None] + std[None, :, None] * z) @ jnp.conj(G)
 
 
+@partial(jax.jit, static_argnames=("n", "n_couplings"))
+def _coupling_samples_kernel(theta, h1, h_inter, H_users, H_eves, eve_std, kappa, key, n: int,
+                             n_couplings: int):
+    k_h, k_e = jax.random.split(key)
+    stack = jax.vmap(lambda k: rician_coupling(k, h_inter, kappa))(
+        jax.random.split(k_h, n_couplings))                              # (C, L-1, N, N)
+    G = jax.vmap(lambda h: sim_cascade(theta, h1, h))(stack)             # (C, N, M)
+    c = jnp.arange(n) % n_couplings                                      # sample -> coupling
+    E, N = H_eves.shape
+    z = jax.random.normal(k_e, (n, E, N, 2), eve_std.dtype)
+    z = (z[..., 0] + 1j * z[..., 1]) / np.sqrt(2.0)
+    Gc = jnp.conj(G[c])                                                  # (n, N, M)
+    hu = H_users[None] @ Gc                                              # (n, K, M)
+    he = (H_eves[None] + eve_std[None, :, None] * z) @ Gc                # (n, E, M)
+    return hu, he
+
+
+def outage_samples(system: SimSystem, design: SimDesign, s: SimScenario, key, n: int,
+                   n_couplings: int = 0):
+    """The Monte-Carlo draws behind the outage surrogate (25)-(27): ``(hu_samples, he_samples)``.
+
+    ``n_couplings = 0`` (the paper's model): the users' effective channels are the nominal ones
+    of the design model (9) (``hu_samples = None``) and the eavesdroppers' are
+    :func:`eve_error_samples`. ``n_couplings = C > 0``: draw ``i`` also draws the inter-layer
+    coupling, from ``C`` realisations of the Rician model (10) around the design model's
+    ``h_inter`` (realisation ``i mod C``; :func:`jisac.channels.sim_coupling.rician_coupling`,
+    the law the evaluation coupling of a drop is drawn from): ``hu_samples (n, K, M)`` are the
+    users' nominal channels through that cascade, ``he_samples (n, E, M)`` the eavesdroppers'
+    channels with their CSI error through it. The design then sees the *law* of the coupling,
+    not the drop's realisation (docs/derivations/sim_lbcd.md, "Coupling-aware outage rows").
+    One layer (no inter-layer link) has nothing to draw: the ``n_couplings = 0`` draws.
+    """
+    if n_couplings == 0 or system.h_inter.shape[0] == 0:
+        return None, eve_error_samples(system, design, s, key, n)
+    He = system.H_eves
+    std = s.eve_error_std * jnp.linalg.norm(He, axis=1) / np.sqrt(He.shape[1])
+    kappa = s.interlayer_rician_k / (1.0 + s.interlayer_rician_k)
+    return _coupling_samples_kernel(design.theta_comm, system.h1, system.h_inter, system.H_users,
+                                    He, std, kappa, key, int(n), int(n_couplings))
+
+
 def _rates_sdr(h, V, Z):
     """``log2(1 + SINR)`` at receivers ``h (J, M)`` for the K streams of the SDR matrices
     ``V (K, M, M)``, AN ``Z``, unit noise: ``[j, k]``."""
@@ -127,18 +170,22 @@ def _safe_sqrt(x):
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
-def moment_surrogate(V, Z, hu, he_samples, delta):
+def moment_surrogate(V, Z, hu, he_samples, delta, hu_samples=None):
     """``f_k = E[R_k] - delta sqrt(Var[R_k])`` (004 (25)-(27)), bits, shape (K,).
 
     Normalised units (unit noise). ``R_k = log2(1 + SINR_k) - max_e log2(1 + SINR_e^(k))`` without
     ``[.]^+`` (for ``R_min > 0`` the outage event is the same and the gradient is informative);
-    the user term is deterministic (nominal estimate), the max over eavesdroppers is taken per
-    sample (26)-(27); moments are the sample mean and unbiased sample variance over
-    ``he_samples (S, E, M)``.
+    the user term is deterministic (nominal estimate ``hu (K, M)``) unless ``hu_samples (S, K, M)``
+    gives the users' channel per sample (coupling draws, :func:`outage_samples`); the max over
+    eavesdroppers is taken per sample (26)-(27); moments are the sample mean and unbiased sample
+    variance over ``he_samples (S, E, M)``.
     """
-    r_user = jnp.diagonal(_rates_sdr(hu, V, Z))                                     # (K,)
     r_eve = jax.vmap(lambda he: jnp.max(_rates_sdr(he, V, Z), axis=0))(he_samples)  # (S, K)
-    sec = r_user[None, :] - r_eve
+    if hu_samples is None:
+        r_user = jnp.diagonal(_rates_sdr(hu, V, Z))[None, :]                        # (1, K)
+    else:
+        r_user = jax.vmap(lambda h: jnp.diagonal(_rates_sdr(h, V, Z)))(hu_samples)  # (S, K)
+    sec = r_user - r_eve
     n = sec.shape[0]
     mean = jnp.mean(sec, axis=0)
     var = jnp.sum((sec - mean[None, :]) ** 2, axis=0) / (n - 1)
@@ -146,12 +193,12 @@ def moment_surrogate(V, Z, hu, he_samples, delta):
 
 
 @jax.jit
-def _surrogate_and_grad(V, Z, hu, he_samples, delta):
+def _surrogate_and_grad(V, Z, hu, he_samples, delta, hu_samples=None):
     def f(vr, vi, zr, zi, k):
-        return moment_surrogate(vr + 1j * vi, zr + 1j * zi, hu, he_samples, delta)[k]
+        return moment_surrogate(vr + 1j * vi, zr + 1j * zi, hu, he_samples, delta, hu_samples)[k]
 
     K = V.shape[0]
-    vals = moment_surrogate(V, Z, hu, he_samples, delta)
+    vals = moment_surrogate(V, Z, hu, he_samples, delta, hu_samples)
     g = jax.vmap(lambda k: jax.grad(f, argnums=(0, 1, 2, 3))(jnp.real(V), jnp.imag(V),
                                                                   jnp.real(Z), jnp.imag(Z), k))(
         jnp.arange(K))
@@ -160,14 +207,16 @@ def _surrogate_and_grad(V, Z, hu, he_samples, delta):
     return vals, GV, GZ
 
 
-def surrogate_linearization(V0, Z0, hu, he_samples, delta, target):
+def surrogate_linearization(V0, Z0, hu, he_samples, delta, target, hu_samples=None):
     """Affine model of (25) around ``(V0, Z0)``: returns ``(A (K, K+1, M, M), b (K,), f0 (K,))``
-    with ``f_k(V, Z) - target_k ~ b_k + sum_j Re tr(A_kj X_j)`` (``X_K = Z``).
+    with ``f_k(V, Z) - target_k ~ b_k + sum_j Re tr(A_kj X_j)`` (``X_K = Z``); ``hu_samples``
+    as in :func:`moment_surrogate`.
 
     With ``Gamma = dRe + j dIm`` the partials of ``f_k``, ``df = Re tr(Gamma^H dX)``, so
     ``A_kj = Gamma_kj^H`` and ``b_k = f_k(x0) - target_k - sum_j Re tr(A_kj X0_j)``.
     """
-    f0, GV, GZ = _surrogate_and_grad(jnp.asarray(V0), jnp.asarray(Z0), hu, he_samples, delta)
+    f0, GV, GZ = _surrogate_and_grad(jnp.asarray(V0), jnp.asarray(Z0), hu, he_samples, delta,
+                                     hu_samples)
     Gam = jnp.concatenate([GV, GZ[:, None]], axis=1)                  # (K, K+1, M, M)
     A = jnp.conj(jnp.swapaxes(Gam, -1, -2))
     X0 = jnp.concatenate([jnp.asarray(V0), jnp.asarray(Z0)[None]], axis=0)
@@ -343,7 +392,7 @@ def _randomize(V, Z, key, n_rand: int, n_rf: int, n_iter: int):
     return hyb.w_rf, hyb.w_bb, cand
 
 
-def _score(W, Z, hu, he, he_samples, eps, gamma, delta, target, robust: bool):
+def _score(W, Z, hu, he, he_samples, hu_samples, eps, gamma, delta, target, robust: bool):
     """(nominal secrecy sum [bits, clipped (22)], feasible, violation) of one rank-one candidate."""
     V = jnp.einsum("mk,nk->kmn", W, jnp.conj(W))
     r_user = jnp.diagonal(_rates_sdr(hu, V, Z))
@@ -354,16 +403,17 @@ def _score(W, Z, hu, he, he_samples, eps, gamma, delta, target, robust: bool):
     pw = jnp.sum(_abs2(W)) + jnp.real(jnp.trace(Z))
     viol = viol + jnp.maximum(pw - 1.0, 0.0)
     if robust:
-        f = moment_surrogate(V, Z, hu, he_samples, delta)
+        f = moment_surrogate(V, Z, hu, he_samples, delta, hu_samples)
         viol = viol + jnp.sum(jnp.maximum(target - f, 0.0))
     feasible = viol <= 1e-6
     return sec, feasible, viol, sinr_wc
 
 
 @partial(jax.jit, static_argnames=("robust",))
-def _score_all(Ws, Z, hu, he, he_samples, eps, gamma, delta, target, robust: bool):
+def _score_all(Ws, Z, hu, he, he_samples, hu_samples, eps, gamma, delta, target, robust: bool):
     """:func:`_score` for a stack of candidates ``Ws (C, M, K)``."""
-    return jax.vmap(lambda W: _score(W, Z, hu, he, he_samples, eps, gamma, delta, target, robust))(Ws)
+    return jax.vmap(lambda W: _score(W, Z, hu, he, he_samples, hu_samples, eps, gamma, delta,
+                                     target, robust))(Ws)
 
 
 _moment_jit = jax.jit(moment_surrogate)
@@ -404,7 +454,8 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
                       robust: bool = True, solver: str | None = None, key, n_rand: int = 64,
                       n_mc: int = 256, outage_margin: float = 0.0, n_hybrid_iter: int = 100,
                       tol: float = 1e-4, repair_tol: float = 1e-2, backend: str = "auto",
-                      subspace_dim: int | None = -1, lmi_scaled: bool = False):
+                      subspace_dim: int | None = -1, lmi_scaled: bool = False,
+                      outage_couplings: int = 0):
     """Block B (004 (36)-(38)); returns ``(design, info)``. See the module docstring.
 
     ``eps_csi (K,)``: absolute CSI-error radii on ``h_eff,k`` (block E's ``info["eps_csi"]``);
@@ -419,6 +470,9 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
     ``2K + E + 4``, ``None`` = no reduction; no reduction either when ``r >= M``.
     ``lmi_scaled``: the robust S-procedure LMI with its last row/column scaled by ``1/||h_k||``
     (the same constraint, better conditioned; measured, not the default: docs "Block B").
+    ``outage_couplings``: ``C > 0`` draws the ``n_mc`` samples of the outage surrogate over ``C``
+    Rician coupling realisations (10) as well (:func:`outage_samples`; users' channels random
+    too); ``0`` (default) = the paper's model, the design coupling only.
     ``tol`` / ``repair_tol``: a solver answer whose PSD / power residual (:func:`_sdr_residuals`)
     is ``<= tol`` is used as it is; one in ``(tol, repair_tol]`` with a solver status ``optimal``
     or ``optimal_inaccurate`` is used after :func:`repair_sdr` (status suffix ``_sdr_repaired``),
@@ -472,21 +526,30 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
         delta = outage_delta(s.eps_out)
         target = jnp.full((K,), s.r_min + outage_margin, jnp.real(hu).dtype)
         k_mc, k_rand = jax.random.split(key)
-        he_samp = eve_error_samples(system, design, s, k_mc, n_mc) * se if robust else None
-        mark("setup_eve_samples", hu, he, he_samp)
+        hu_samp = he_samp = None
+        if robust:
+            hu_samp, he_samp = outage_samples(system, design, s, k_mc, n_mc, outage_couplings)
+            he_samp = he_samp * se
+            hu_samp = None if hu_samp is None else hu_samp * su
+        info["outage_couplings"] = int(outage_couplings) if hu_samp is not None else 0
+        mark("setup_eve_samples", hu, he, he_samp, hu_samp)
 
         W0 = design.W / np.sqrt(P_b)
         V0 = jnp.einsum("mk,nk->kmn", W0, jnp.conj(W0))
         Z0 = design.R_AN / P_b
         lin = None
         if robust:
-            A, b, f0 = surrogate_linearization(V0, Z0, hu_n, he_samp, delta, target)
+            A, b, f0 = surrogate_linearization(V0, Z0, hu_n, he_samp, delta, target, hu_samp)
             lin = (A, b)
             info["outage_surrogate_before"] = np.asarray(f0)
         mark("linearization", lin)
         r = (2 * K + E + 4) if subspace_dim == -1 else subspace_dim
         if r is not None and r < M:
-            err = (he_samp - he_n[None]).reshape(-1, M) if robust else None
+            err = None
+            if robust:   # where the draws leave the nominal channels: eavesdroppers, then users
+                err = (he_samp - he_n[None]).reshape(-1, M)
+                if hu_samp is not None:
+                    err = jnp.concatenate([err, (hu_samp - hu_n[None]).reshape(-1, M)], axis=0)
             U = reduction_basis(hu_n, he_n, W0, Z0, err, r)
             params = reduced_sdr_parameters(U, hu_n, he_n, V0, Z0, eps=eps_n if robust else None,
                                             lin=lin)
@@ -568,8 +631,8 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
         w_bb = jnp.concatenate([w_bb, prev_bb[None]], axis=0)
         Ws = w_rf @ w_bb
         hs = he_samp if robust else jnp.zeros((2, E, M), hu.dtype)
-        sec, feas, viol, sinr_wc = _score_all(Ws, Zj, hu_n, he_n, hs, eps_n, gamma, delta, target,
-                                              bool(robust))
+        sec, feas, viol, sinr_wc = _score_all(Ws, Zj, hu_n, he_n, hs, hu_samp, eps_n, gamma, delta,
+                                              target, bool(robust))
         sec, feas, viol = np.asarray(sec), np.asarray(feas), np.asarray(viol)
         mark("score", sinr_wc)
         score = np.where(feas, sec, -1e6 - viol)
@@ -582,7 +645,8 @@ def beamforming_block(system: SimSystem, design: SimDesign, s: SimScenario, *, e
         info["sinr_worst"] = np.asarray(sinr_wc[i])
         V_sel = jnp.einsum("mk,nk->kmn", Ws[i], jnp.conj(Ws[i]))
         if robust:
-            info["outage_surrogate"] = np.asarray(_moment_jit(V_sel, Zj, hu_n, he_samp, delta))
+            info["outage_surrogate"] = np.asarray(_moment_jit(V_sel, Zj, hu_n, he_samp, delta,
+                                                              hu_samp))
         W_RF, W_BB = w_rf[i], w_bb[i] * np.sqrt(P_b)
         R_AN = jnp.asarray(Z * P_b, design.R_AN.dtype)
         if info["candidate"] >= 0:   # relative AM residual ||W_opt - W_RF W_BB||^2 / ||W_opt||^2

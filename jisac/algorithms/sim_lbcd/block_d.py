@@ -66,9 +66,10 @@ def _schur_crb_diag(theta_sense, h1, h_inter, targets, positions, wavelength, dt
 
 
 @jax.jit
-def _outage_batch(V, Z, hu, he_samples, delta, p):
+def _outage_batch(V, Z, hu, he_samples, delta, p, hu_samples=None):
     """Moment surrogate (25) along the power path ``p * (V, Z)`` (normalised units), ``(P, K)``."""
-    return jax.vmap(lambda q: block_b.moment_surrogate(V * q, Z * q, hu, he_samples, delta))(p)
+    return jax.vmap(lambda q: block_b.moment_surrogate(V * q, Z * q, hu, he_samples, delta,
+                                                       hu_samples))(p)
 
 
 def crb_time_power_coefficients(system: SimSystem, design: SimDesign, s: SimScenario,
@@ -139,13 +140,15 @@ def _sensing_closed_form(tc, pc, *, a, b, e_bar, p_max, tau_min, tau_max, t_bar)
 def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alpha, norm,
                    robust: bool = True, eps_csi=None, tau_ce_min=None, key=None, n_mc: int = 128,
                    outage_margin: float = 0.0, n_grid: int = 96, n_zoom: int = 4,
-                   ascent_rtol: float = 1e-12, n_backtrack: int = 30):
+                   ascent_rtol: float = 1e-12, n_backtrack: int = 30, outage_couplings: int = 0):
     """Block D (004 (41)); returns ``(design, info)``; see the module docstring.
 
     ``norm``: anything with ``r_max`` and ``crb_min`` (``objective.Normalizers``). ``robust``: the
     SINR constraint holds over the CSI ball ``eps_csi`` (default ``s.csi_error_bound ||h_eff,k||``)
     and the outage surrogate is enforced (Monte-Carlo eavesdropper draws from ``key``, default
-    ``PRNGKey(0)``). ``W_BB`` and ``R_AN`` are rescaled to the new ``p_comm``.
+    ``PRNGKey(0)``; ``outage_couplings > 0``: drawn over Rician coupling realisations too, as in
+    Block B, :func:`block_b.outage_samples`). ``W_BB`` and ``R_AN`` are rescaled to the new
+    ``p_comm``.
 
     Ascent guarantee. The previous design's ``(tau_c, p_c)`` is a candidate of the search whenever
     it satisfies every constraint of this block ((41b)-(41e), ``tau_ce >= tau_ce_min``, (23j),
@@ -213,7 +216,7 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
         outage_fn = None
         if robust:
             k_mc = jax.random.PRNGKey(0) if key is None else key
-            he_s = block_b.eve_error_samples(system, design, s, k_mc, n_mc)
+            hu_s, he_s = block_b.outage_samples(system, design, s, k_mc, n_mc, outage_couplings)
             delta = block_b.outage_delta(s.eps_out)
             V_dir = jnp.einsum("mk,nk->kmn", W_dir, W_dir.conj()) / s.noise
             Z_n = jnp.asarray(Z_dir) / s.noise
@@ -224,7 +227,8 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
             def outage_fn(p):
                 n = len(p)
                 pad = np.concatenate([p, np.full((-n) % 32, p[-1])])   # few distinct shapes
-                f = _outage_batch(V_dir, Z_n, jnp.asarray(hu), he_n, delta, jnp.asarray(pad))
+                f = _outage_batch(V_dir, Z_n, jnp.asarray(hu), he_n, delta, jnp.asarray(pad),
+                                  hu_s)
                 return np.all(np.asarray(f)[:n] >= target, axis=1)
 
         def evaluate(tc, pc, use_outage):

@@ -136,6 +136,10 @@ class LbcdSettings:
     # driver before 7 Dec 2026, evening); "coupling" = also the outage averaged over Rician
     # coupling draws (10), the same screen as the start selection (:func:`start_rank`)
     polish_screen: str = "coupling"
+    # Rician coupling realisations (10) the outage surrogate (25) of Blocks B and D draws its
+    # Monte-Carlo samples over (0: the paper's model, the design coupling (9) only; docs
+    # "Coupling-aware outage rows")
+    outage_couplings: int = 0
 
     def __post_init__(self):
         for name in ("starts", "norm_starts"):
@@ -147,12 +151,26 @@ class LbcdSettings:
         if self.polish_screen not in POLISH_SCREENS:
             raise ValueError(f"LbcdSettings.polish_screen={self.polish_screen!r}: must be one of "
                              f"{list(POLISH_SCREENS)}")
+        if (isinstance(self.outage_couplings, bool) or not isinstance(self.outage_couplings, int)
+                or self.outage_couplings < 0):
+            raise ValueError(f"LbcdSettings.outage_couplings={self.outage_couplings!r}: must be "
+                             "an integer >= 0")
+
+    def kwargs_for(self, name: str) -> dict:
+        """Keyword arguments of block ``name``: ``block_kwargs[name]``, plus
+        ``outage_couplings`` for B and D when it is set (> 0), so that blocks written without
+        that argument keep working at the default."""
+        kw = dict(self.block_kwargs.get(name, {}))
+        if name in ("B", "D") and self.outage_couplings:
+            kw.setdefault("outage_couplings", self.outage_couplings)
+        return kw
 
     def __hash__(self):
         return hash((self.order, self.lambda0, self.kappa_lambda, self.lambda_max, self.tol_param,
                      self.outage_tol, self.outage_draws, self.crb_max, self.max_block_failures,
                      self.coverage_deg, self.accept_feasibility_restoration, self.starts,
                      self.norm_starts, self.polish_rounds, self.polish_screen,
+                     self.outage_couplings,
                      repr(sorted((k, sorted(v.items()))
                                                     for k, v in self.block_kwargs.items()))))
 
@@ -666,7 +684,7 @@ def _lbcd_continuous(system: SimSystem, s: SimScenario, *, alpha,
                 new, binfo = _call(name, blocks[name], system, design, s, alpha=alpha, norm=norm,
                                    robust=robust, key=jax.random.fold_in(k_it, ord(name)),
                                    eps_csi=eps_csi, lam=lam,
-                                   kw={**st.block_kwargs.get(name, {}), **extra_kw.get(name, {})})
+                                   kw={**st.kwargs_for(name), **extra_kw.get(name, {})})
                 status = str(binfo.get("status", "ok"))
             except Exception as exc:  # a failing block must not end the run (Alg. 1 robustness)
                 new, binfo, status = None, {}, f"error: {type(exc).__name__}: {exc}"[:300]
@@ -937,7 +955,7 @@ def _outage_polish(system: SimSystem, s: SimScenario, design: SimDesign, *, alph
                 break
         entry = {"round": r, "block": name}
         try:
-            kw = {**settings.block_kwargs.get(name, {}), **(extra_d if name == "D" else {})}
+            kw = {**settings.kwargs_for(name), **(extra_d if name == "D" else {})}
             # lam is read by the phase blocks A and C only
             new, binfo = _call(name, blocks[name], system, cand, s, alpha=alpha, norm=norm,
                                robust=True, key=k_blk, eps_csi=eps_csi, lam=None, kw=kw)
