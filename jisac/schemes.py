@@ -183,7 +183,9 @@ class LbcdParams:
     ``outage_couplings``: Rician coupling realisations (10) over which Blocks B and D draw the
     Monte-Carlo samples of the outage surrogate (25) (0, default: the paper's model, the
     design coupling only; robust schemes; docs/derivations/sim_lbcd.md, "Coupling-aware outage
-    rows").
+    rows"). It also enters the alpha = 0 normaliser run, so, as for ``norm_starts``, every
+    scheme of a sweep point must use the same value to share one normalisation (or pass
+    ``r_max`` / ``crb_min``).
     """
 
     name: str = "lbcd"
