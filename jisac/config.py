@@ -27,7 +27,9 @@ SEED_NEUTRAL_DEFAULTS = {("scheme", "polish_rounds"): 3,
                          ("scheme", "shared_design"): False,
                          ("scheme", "norm_starts"): ["paper"],
                          ("scheme", "polish_screen"): "coupling",
-                         ("scheme", "outage_couplings"): 0}
+                         ("scheme", "outage_couplings"): 0,
+                         ("scheme", "sinr_floor"): "beams",
+                         ("scheme", "ce_time"): "fixed"}
 TOP_LEVEL_KEYS = {"scenario", "scheme", "seed", "n_drops", "mc_draws", "mc_chunk", "x64", "sweep"}
 
 

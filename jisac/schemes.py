@@ -155,6 +155,8 @@ class NomaAnParams(TrisAnParams):
 _LBCD_ORDERS = ("ABCDE", "EDABC")
 _LBCD_STARTS = ("paper", "sensing")     # jisac.algorithms.sim_lbcd.lbcd.START_NAMES
 _POLISH_SCREENS = ("design", "coupling")  # jisac.algorithms.sim_lbcd.lbcd.POLISH_SCREENS
+_SINR_FLOORS = ("beams", "sdr")            # jisac.algorithms.sim_lbcd.block_d.SINR_FLOORS
+_CE_TIMES = ("fixed", "radius")            # jisac.algorithms.sim_lbcd.lbcd.CE_TIMES
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,15 @@ class LbcdParams:
     rows"). It also enters the alpha = 0 normaliser run, so, as for ``norm_starts``, every
     scheme of a sweep point must use the same value to share one normalisation (or pass
     ``r_max`` / ``crb_min``).
+    ``sinr_floor``: Block D's lower bound on the communication power when the current beams
+    cannot meet the robust SINR (23j) at any power: ``beams`` (default; none, the driver before
+    8 Dec 2026) or ``sdr`` (the least power at which some beams meet it, so that Block B's SDR
+    stays feasible; docs/derivations/sim_lbcd.md, "SINR floor when the beams cannot meet
+    (23j)"). Enters the normaliser run like ``outage_couplings``.
+    ``ce_time``: Block D's training time: ``fixed`` (default; held at its lower bound, Block E's
+    CSI radius taken as fixed, the driver before 8 Dec 2026) or ``radius`` (D chooses it too,
+    with E's radius scaled as ``tau_ce^(-1/2)``, E's model; docs/derivations/sim_lbcd.md,
+    "Training time and the CSI radius"). Enters the normaliser run like ``outage_couplings``.
     """
 
     name: str = "lbcd"
@@ -203,6 +214,8 @@ class LbcdParams:
     norm_starts: tuple[str, ...] = ("paper",)
     polish_screen: str = "coupling"
     outage_couplings: int = 0
+    sinr_floor: str = "beams"
+    ce_time: str = "fixed"
 
     def __post_init__(self):
         for key in ("starts", "norm_starts"):
@@ -245,6 +258,11 @@ class LbcdParams:
                 or not 0 <= self.outage_couplings <= 256):
             raise ConfigError("scheme.outage_couplings", self.outage_couplings,
                               "must be an integer in [0, 256] (0 = design coupling only)")
+        if self.sinr_floor not in _SINR_FLOORS:
+            raise ConfigError("scheme.sinr_floor", self.sinr_floor,
+                              f"must be one of {list(_SINR_FLOORS)}")
+        if self.ce_time not in _CE_TIMES:
+            raise ConfigError("scheme.ce_time", self.ce_time, f"must be one of {list(_CE_TIMES)}")
         if not isinstance(self.shared_design, bool):
             raise ConfigError("scheme.shared_design", self.shared_design, "must be true or false")
         if (self.r_max is None) != (self.crb_min is None):

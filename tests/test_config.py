@@ -183,7 +183,9 @@ def test_new_knob_at_its_default_keeps_archived_seeds():
                          ("norm_starts", ("paper",), True),
                          ("norm_starts", ["paper", "sensing"], False),
                          ("polish_screen", "coupling", True), ("polish_screen", "design", False),
-                         ("outage_couplings", 0, True), ("outage_couplings", 16, False)):
+                         ("outage_couplings", 0, True), ("outage_couplings", 16, False),
+                         ("sinr_floor", "beams", True), ("sinr_floor", "sdr", False),
+                         ("ce_time", "fixed", True), ("ce_time", "radius", False)):
         c = {**cfg, "scheme": {**cfg["scheme"], key: v}}
         assert (job_from_dict(c).job_seed() == recorded) is same
 
@@ -239,6 +241,30 @@ def test_outage_couplings_validated(bad):
     c = _cfg("sim_isac")
     c["scheme"] = {"name": "lbcd", "outage_couplings": bad}
     with pytest.raises(ConfigError, match="scheme.outage_couplings"):
+        job_from_dict(c)
+
+
+@pytest.mark.parametrize("bad", ["none", "SDR", "", None, 1])
+def test_sinr_floor_validated(bad):
+    c = _cfg("sim_isac")
+    c["scheme"] = {"name": "lbcd", "sinr_floor": bad}
+    with pytest.raises(ConfigError, match="scheme.sinr_floor"):
+        job_from_dict(c)
+
+
+def test_scheme_sinr_floors_match_block_d():
+    from jisac import schemes
+    from jisac.algorithms.sim_lbcd import block_d, lbcd
+
+    assert schemes._SINR_FLOORS == block_d.SINR_FLOORS
+    assert schemes._CE_TIMES == lbcd.CE_TIMES
+
+
+@pytest.mark.parametrize("bad", ["free", "", None, True])
+def test_ce_time_validated(bad):
+    c = _cfg("sim_isac")
+    c["scheme"] = {"name": "lbcd", "ce_time": bad}
+    with pytest.raises(ConfigError, match="scheme.ce_time"):
         job_from_dict(c)
 
 

@@ -50,6 +50,8 @@ def _common(s: SimScenario, params):
                                     polish_rounds=params.polish_rounds,
                                     polish_screen=params.polish_screen,
                                     outage_couplings=params.outage_couplings,
+                                    sinr_floor=params.sinr_floor,
+                                    ce_time=params.ce_time,
                                     norm_starts=params.norm_starts))
     return kw
 

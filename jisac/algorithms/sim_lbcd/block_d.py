@@ -45,9 +45,13 @@ from ...designs.sim import SimDesign
 from ...scenarios import SimScenario
 from ...systems.sim import SimSystem, sensing_model_kw
 from . import block_b
+from .sinr_power import min_robust_sinr_power
 from ...hardware.sim import sim_cascade
 from ...metrics.crb import crb_from_fim, orthogonal_probing, schur_lower_bound, sim_target_fim
 from .objective import comm_power
+
+#: ``resource_block(sinr_floor=...)``: the lower bound on p_comm when the beams cannot meet (23j)
+SINR_FLOORS = ("beams", "sdr")
 
 __all__ = ["resource_block", "crb_time_power_coefficients", "secrecy_rate_vs_power"]
 
@@ -140,7 +144,8 @@ def _sensing_closed_form(tc, pc, *, a, b, e_bar, p_max, tau_min, tau_max, t_bar)
 def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alpha, norm,
                    robust: bool = True, eps_csi=None, tau_ce_min=None, key=None, n_mc: int = 128,
                    outage_margin: float = 0.0, n_grid: int = 96, n_zoom: int = 4,
-                   ascent_rtol: float = 1e-12, n_backtrack: int = 30, outage_couplings: int = 0):
+                   ascent_rtol: float = 1e-12, n_backtrack: int = 30, outage_couplings: int = 0,
+                   sinr_floor: str = "beams", ce_radius_tau: float | None = None, n_ce: int = 6):
     """Block D (004 (41)); returns ``(design, info)``; see the module docstring.
 
     ``norm``: anything with ``r_max`` and ``crb_min`` (``objective.Normalizers``). ``robust``: the
@@ -174,6 +179,13 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
     (step accepted by the safeguard, 1.0 = D's optimum), ``crb_coeffs (a, b)``,
     ``p_comm_min_sinr``, ``outage_enforced``, ``time_s``.
     """
+    if ce_radius_tau is not None and robust and eps_csi is not None:
+        return _ce_time_search(system, design, s, alpha=alpha, norm=norm, eps_csi=eps_csi,
+                               tau_ce_min=tau_ce_min, key=key, n_mc=n_mc,
+                               outage_margin=outage_margin, n_grid=n_grid, n_zoom=n_zoom,
+                               ascent_rtol=ascent_rtol, n_backtrack=n_backtrack,
+                               outage_couplings=outage_couplings, sinr_floor=sinr_floor,
+                               ce_radius_tau=float(ce_radius_tau), n_ce=n_ce)
     t0 = time.perf_counter()
     info: dict = {}
     try:
@@ -212,6 +224,15 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
             else:
                 sinr_ok = False
         info["p_comm_min_sinr"] = p_min if sinr_ok else np.inf
+        if not sinr_ok:
+            p_min = 0.0             # no floor from these beams (the users before k set one)
+        if sinr_floor not in SINR_FLOORS:
+            raise ValueError(f"sinr_floor={sinr_floor!r}: must be one of {list(SINR_FLOORS)}")
+        if not sinr_ok and sinr_floor == "sdr":
+            p_sdr, st_sdr = min_robust_sinr_power(hu, eps, gamma, s.noise)
+            info["p_comm_min_sdr"], info["p_comm_min_sdr_status"] = p_sdr, st_sdr
+            if np.isfinite(p_sdr):
+                p_min = p_sdr       # a floor for B's feasibility, not (23j) for these beams
 
         outage_fn = None
         if robust:
@@ -243,7 +264,7 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
             ok = np.isfinite(u) & np.isfinite(crb) & (pc <= p_max)
             ok &= (tc >= tau_min) & (tc <= tau_max)
             ok &= (tc + ts <= t_bar + 1e-15) & (tc * pc + ts * ps <= e_bar * (1 + 1e-12))
-            if sinr_ok:
+            if sinr_ok or p_min > 0:
                 ok &= pc >= p_min
             if use_outage:
                 ok &= outage_fn(pu)[inv].reshape(pc.shape)
@@ -253,15 +274,25 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
         if tc_hi < tau_min:
             info["status"] = "time_infeasible: previous design kept"
             return design, info
-        p_lo = max(p_min if sinr_ok else 0.0, 1e-9 * p_max)
-        use_outage = robust
         tcs = np.linspace(tau_min, tc_hi, n_grid)
-        pcs = np.geomspace(p_lo, p_max, n_grid)
-        TC, PC = np.meshgrid(tcs, pcs, indexing="ij")
-        u, _, _ = evaluate(TC, PC, use_outage)
-        if robust and not np.isfinite(u).any():
-            use_outage = False                     # report, then allocate without (23f)
-            u, _, _ = evaluate(TC, PC, False)
+
+        def grid():
+            lo = max(p_min, 1e-9 * p_max)
+            if not lo < p_max:
+                return lo, None, None, np.full((1, 1), -np.inf), False
+            TC, PC = np.meshgrid(tcs, np.geomspace(lo, p_max, n_grid), indexing="ij")
+            u, _, _ = evaluate(TC, PC, robust)
+            if robust and not np.isfinite(u).any():
+                u, _, _ = evaluate(TC, PC, False)  # report, then allocate without (23f)
+                return lo, TC, PC, u, False
+            return lo, TC, PC, u, robust
+
+        p_lo, TC, PC, u, use_outage = grid()
+        if not sinr_ok and p_min > 0 and not np.isfinite(u).any():
+            # the SDR floor does not fit P_max / the energy budget: allocate as without it
+            p_min = 0.0
+            info["sdr_sinr_floor_dropped"] = True
+            p_lo, TC, PC, u, use_outage = grid()
         info["outage_enforced"] = use_outage
         if not np.isfinite(u).any():
             info["status"] = "infeasible: previous design kept"
@@ -276,7 +307,7 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
             "energy": (ts0 * ps0 + tc0 * p0) / e_bar - 1.0,
             "power": max(ps0, p0) / p_max - 1.0,
             "tau_bounds": max(tau_min - min(ts0, tc0), max(ts0, tc0) - tau_max),
-            "sinr": (p_min - p0) / p_max if sinr_ok else -np.inf,
+            "sinr": (p_min - p0) / p_max if (sinr_ok or p_min > 0) else -np.inf,
             "outage": (0.0 if bool(outage_fn(np.asarray([p0]))[0]) else 1.0) if use_outage
             else -np.inf,
         }
@@ -312,6 +343,8 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
         st = "optimal"
         if not sinr_ok:
             st += "; sinr_constraint_unattainable_at_any_power"
+            if p_min > 0:
+                st += "; sdr_sinr_floor"
         if robust and not use_outage:
             st += "; outage_surrogate_unattainable_at_any_power"
 
@@ -362,3 +395,52 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
         return design, info
     finally:
         info["time_s"] = time.perf_counter() - t0
+
+
+def _sinr_attainable(status: str) -> bool:
+    """(23j) met by the returned design's beams (or, with the SDR floor, by some beams at its
+    power), judged from :func:`resource_block`'s status."""
+    return ("sinr_constraint_unattainable_at_any_power" not in status
+            or "sdr_sinr_floor" in status)
+
+
+def _ce_time_search(system, design, s, *, eps_csi, tau_ce_min, ce_radius_tau, n_ce, **kw):
+    """Block D with ``tau_ce`` chosen too (``resource_block(ce_radius_tau=...)``).
+
+    Candidates ``geomspace(lo, hi, n_ce)`` and the previous ``tau_ce`` (when in ``[lo, hi]``),
+    ``lo = max(tau_min, tau_ce_min)``, ``hi = min(tau_max, phase_time - 2 tau_min)`` (room for
+    ``tau_s = tau_c = tau_min``). Each is :func:`resource_block` with ``tau_ce`` fixed at it
+    (``tau_ce_min = tau``) and radii ``eps_csi sqrt(ce_radius_tau / tau)``. Ranked by (status
+    not a failure, (23j) attainable, the driver's merit ``utility_true``). A candidate above the
+    previous ``tau_ce`` is flagged ``restores_feasibility(tau_ce_min)`` by the inner call, so
+    the driver accepts a merit loss only for a longer training; the previous ``tau_ce`` is a
+    candidate, so the ascent guarantee of the fixed-``tau_ce`` block carries over whenever (23j)
+    is attainable there. ``info["ce_search"]``: ``[(tau_ce, attainable, utility_true, status)]``.
+    """
+    t0 = time.perf_counter()
+    eps = np.asarray(eps_csi, np.float64)
+    lo = float(max(s.tau_min, tau_ce_min if tau_ce_min is not None else s.tau_min))
+    hi = float(min(s.tau_max, s.phase_time - 2.0 * s.tau_min))
+    cands = {float(t) for t in np.geomspace(lo, max(hi, lo), max(int(n_ce), 1))}
+    tau0 = float(np.asarray(design.tau)[0])
+    if lo <= tau0 <= hi:
+        cands.add(tau0)
+    best, log = None, []
+    for tau in sorted(cands):
+        d, info = resource_block(system, design, s, eps_csi=eps * np.sqrt(ce_radius_tau / tau),
+                                 tau_ce_min=tau, robust=True, **kw)
+        st = str(info.get("status", ""))
+        ok = not (st.startswith("error") or "previous design kept" in st)
+        att = ok and _sinr_attainable(st)
+        u = float(info.get("utility_true", -np.inf)) if ok else -np.inf
+        log.append((tau, att, u, st))
+        rank = (ok, att, u)
+        if best is None or rank > best[0]:
+            best = (rank, d, info, tau)
+    _, d, info, tau = best
+    info = dict(info)
+    info["ce_search"] = log
+    info["ce_radius_tau"] = ce_radius_tau
+    info["tau_ce_chosen"] = tau
+    info["time_s"] = time.perf_counter() - t0
+    return d, info

@@ -89,6 +89,7 @@ STATUS_RANK = {"closed_form": 0, "converged": 0, "max_iterations": 1, "discretiz
                "block_failure": 3, "failed": 4}
 START_NAMES = ("paper", "sensing")
 POLISH_SCREENS = ("design", "coupling")     # LbcdSettings.polish_screen
+CE_TIMES = ("fixed", "radius")                # LbcdSettings.ce_time
 SELECT_OUTAGE_DRAWS = 2048        # Monte-Carlo draws of the outage screen between starts
 SELECT_COUPLING_DRAWS = 16        # Rician inter-layer draws (10) of that screen
 # Normalisation runs use a fixed key so every scheme of a sweep sees the same R_max / CRB_min.
@@ -140,6 +141,14 @@ class LbcdSettings:
     # Monte-Carlo samples over (0: the paper's model, the design coupling (9) only; docs
     # "Coupling-aware outage rows")
     outage_couplings: int = 0
+    # Block D's lower bound on p_comm when the current beams cannot meet (23j) at any power:
+    # "beams" = none (the driver before 8 Dec 2026); "sdr" = the least power at which some beams
+    # meet it (block_d.SINR_FLOORS; docs "SINR floor when the beams cannot meet (23j)")
+    sinr_floor: str = "beams"
+    # Block D's training time: "fixed" = held at its lower bound with the CSI radius fixed (the
+    # driver before 8 Dec 2026); "radius" = chosen by D with Block E's radius scaled as
+    # tau_ce^(-1/2) (CE_TIMES; docs "Training time and the CSI radius")
+    ce_time: str = "fixed"
 
     def __post_init__(self):
         for name in ("starts", "norm_starts"):
@@ -155,14 +164,23 @@ class LbcdSettings:
                 or self.outage_couplings < 0):
             raise ValueError(f"LbcdSettings.outage_couplings={self.outage_couplings!r}: must be "
                              "an integer >= 0")
+        if self.ce_time not in CE_TIMES:
+            raise ValueError(f"LbcdSettings.ce_time={self.ce_time!r}: must be one of "
+                             f"{list(CE_TIMES)}")
+        from .block_d import SINR_FLOORS
+        if self.sinr_floor not in SINR_FLOORS:
+            raise ValueError(f"LbcdSettings.sinr_floor={self.sinr_floor!r}: must be one of "
+                             f"{list(SINR_FLOORS)}")
 
     def kwargs_for(self, name: str) -> dict:
         """Keyword arguments of block ``name``: ``block_kwargs[name]``, plus
-        ``outage_couplings`` for B and D when it is set (> 0), so that blocks written without
-        that argument keep working at the default."""
+        ``outage_couplings`` for B and D and ``sinr_floor`` for D when they are set away from
+        their defaults, so that blocks written without those arguments keep working."""
         kw = dict(self.block_kwargs.get(name, {}))
         if name in ("B", "D") and self.outage_couplings:
             kw.setdefault("outage_couplings", self.outage_couplings)
+        if name == "D" and self.sinr_floor != "beams":
+            kw.setdefault("sinr_floor", self.sinr_floor)
         return kw
 
     def __hash__(self):
@@ -170,7 +188,7 @@ class LbcdSettings:
                      self.outage_tol, self.outage_draws, self.crb_max, self.max_block_failures,
                      self.coverage_deg, self.accept_feasibility_restoration, self.starts,
                      self.norm_starts, self.polish_rounds, self.polish_screen,
-                     self.outage_couplings,
+                     self.outage_couplings, self.sinr_floor, self.ce_time,
                      repr(sorted((k, sorted(v.items()))
                                                     for k, v in self.block_kwargs.items()))))
 
@@ -407,6 +425,19 @@ def _call(name, fn, system, design, s, *, alpha, norm, robust, key, eps_csi, lam
     if name == "E":
         return fn(system, design, s, **kw)
     raise ValueError(f"unknown block {name!r}")
+
+
+def _radii_for(name, st, eps_csi, eps_tau, design):
+    """``(eps_csi, extra kwargs)`` for block ``name``. With ``st.ce_time == "radius"`` and a
+    radius from Block E (computed at training time ``eps_tau``): D gets that radius and
+    ``ce_radius_tau`` (it scales the radius itself while choosing ``tau_ce``), the other blocks
+    the radius at the design's current ``tau_ce`` (E's model: ``eps ~ tau_ce^(-1/2)``, exact).
+    Otherwise the radius as it is."""
+    if st.ce_time != "radius" or eps_tau is None:
+        return eps_csi, {}
+    if name == "D":
+        return eps_csi, {"ce_radius_tau": float(eps_tau)}
+    return eps_csi * float(np.sqrt(eps_tau / float(np.asarray(design.tau)[0]))), {}
 
 
 def _failed_status(status) -> bool:
@@ -656,6 +687,7 @@ def _lbcd_continuous(system: SimSystem, s: SimScenario, *, alpha,
     norm = Normalizers(float(norm.r_max), float(norm.crb_min))
 
     lam = float(st.lambda0)
+    eps_tau = None          # training time of Block E's radius (None: the nominal (7))
     eps_csi = nominal_eps_csi(system, design, s)
     u0, _, _ = _evaluate(system, design, s, alpha, norm)
     P0 = reconfiguration_violation(design, s)
@@ -681,10 +713,11 @@ def _lbcd_continuous(system: SimSystem, s: SimScenario, *, alpha,
             entry = {"iteration": t, "block": name, "f_before": f_old}
             t_b = time.perf_counter()
             try:
+                eps_b, kw_r = _radii_for(name, st, eps_csi, eps_tau, design)
                 new, binfo = _call(name, blocks[name], system, design, s, alpha=alpha, norm=norm,
                                    robust=robust, key=jax.random.fold_in(k_it, ord(name)),
-                                   eps_csi=eps_csi, lam=lam,
-                                   kw={**st.kwargs_for(name), **extra_kw.get(name, {})})
+                                   eps_csi=eps_b, lam=lam,
+                                   kw={**st.kwargs_for(name), **extra_kw.get(name, {}), **kw_r})
                 status = str(binfo.get("status", "ok"))
             except Exception as exc:  # a failing block must not end the run (Alg. 1 robustness)
                 new, binfo, status = None, {}, f"error: {type(exc).__name__}: {exc}"[:300]
@@ -728,6 +761,7 @@ def _lbcd_continuous(system: SimSystem, s: SimScenario, *, alpha,
                 fail_streak[name] = 0
                 if name == "E" and "eps_csi" in binfo:
                     eps_csi = jnp.asarray(binfo["eps_csi"])
+                    eps_tau = float(np.asarray(new.tau)[0])    # E's radius is for this tau_ce
                 if name == "E" and binfo.get("tau_ce_required") is not None:
                     # Block E's training-time requirement becomes Block D's lower bound on tau_ce,
                     # unless no frame can hold it: then (42b) is unattainable, tau_ce stays
@@ -936,8 +970,9 @@ def _outage_polish(system: SimSystem, s: SimScenario, design: SimDesign, *, alph
         kw_e = dict(settings.block_kwargs.get("E", {}))
         eps_csi = jnp.asarray(ce_radius(system, design, s, **{
             k: kw_e[k] for k in ("confidence", "bandwidth_hz") if k in kw_e}))
+        eps_tau = float(np.asarray(design.tau)[0])
     else:
-        eps_csi = nominal_eps_csi(system, design, s)
+        eps_csi, eps_tau = nominal_eps_csi(system, design, s), None
     extra_d = {}
     if ce_report is not None and ce_report.get("attainable"):
         extra_d["tau_ce_min"] = float(np.clip(ce_report["tau_ce_needed"], s.tau_min, s.tau_max))
@@ -955,10 +990,11 @@ def _outage_polish(system: SimSystem, s: SimScenario, design: SimDesign, *, alph
                 break
         entry = {"round": r, "block": name}
         try:
-            kw = {**settings.kwargs_for(name), **(extra_d if name == "D" else {})}
+            eps_b, kw_r = _radii_for(name, settings, eps_csi, eps_tau, cand)
+            kw = {**settings.kwargs_for(name), **(extra_d if name == "D" else {}), **kw_r}
             # lam is read by the phase blocks A and C only
             new, binfo = _call(name, blocks[name], system, cand, s, alpha=alpha, norm=norm,
-                               robust=True, key=k_blk, eps_csi=eps_csi, lam=None, kw=kw)
+                               robust=True, key=k_blk, eps_csi=eps_b, lam=None, kw=kw)
             entry["status"] = str(binfo.get("status", "ok"))
         except Exception as exc:
             new, entry["status"] = None, f"error: {type(exc).__name__}: {exc}"[:300]
