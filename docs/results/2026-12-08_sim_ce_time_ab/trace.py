@@ -1,4 +1,11 @@
-"""(8 Dec: dumps Block B's first failing input to bfail.pkl and exits; usage: python diag_dump.py ARCHIVED_JOB_DIR 16 --blocks 0.0 2)
+"""8 Dec 2026: trace the `paper` start of an archived SIM job with Block D's ``sinr_floor``.
+
+    python trace.py ARCHIVED_JOB_DIR C --blocks FLOOR ITERS [--dump]
+        FLOOR: beams | sdr; ITERS: L-BCD iterations; --dump: write Block B's first failing
+        input to bfail.pkl here and stop (the input of the analyse.py modes)
+    logs: diag_dump.log (16 --blocks beams 2 --dump), diag_f.log (16 --blocks sdr 4)
+
+Derived from ../2026-12-07_sim_coupling_rows_ab/diag_b.py:
 Re-run the first iterations of an archived SIM job's `paper` start (its drop 0, job key) with
 ``outage_couplings = C`` and print what Blocks B (and D) return.
 
@@ -37,11 +44,16 @@ def B_attempts(system, design, s, **k):
     return d, info
 
 
+DUMP = "--dump" in sys.argv[3:]
+
+
 def B_budget(system, design, s, **k):
     d, info = realB(system, design, s, **k)
-    if str(info.get("status")).startswith("solver_failed"):
-        import pickle
-        pickle.dump({"design": jax.tree_util.tree_map(np.asarray, design), "system": jax.tree_util.tree_map(np.asarray, system), "kw": k}, open(__import__("os").path.join(__import__("os").path.dirname(__import__("os").path.abspath(__file__)), "bfail.pkl"), "wb"))
+    if DUMP and str(info.get("status")).startswith("solver_failed"):
+        import os, pickle
+        pickle.dump({"design": jax.tree_util.tree_map(np.asarray, design),
+                     "system": jax.tree_util.tree_map(np.asarray, system), "kw": k},
+                    open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bfail.pkl"), "wb"))
         print("dumped", flush=True); raise SystemExit(0)
     print("B", info.get("status"), "P_b", info.get("power_budget", block_b.comm_power_budget(design, s)),
           "tau", np.round(np.asarray(design.tau), 3).tolist(), "p_s", float(design.p_sense), "p_c", float(design.p_comm), flush=True)
@@ -57,7 +69,7 @@ def B_budget(system, design, s, **k):
 
 def D_alloc(system, design, s, **k):
     d, info = realD(system, design, s, **k)
-    print("D", info.get("status"), "p_min_sinr", info.get("p_comm_min_sinr"), "floor", info.get("p_comm_floor_sinr"),
+    print("D", info.get("status"), "p_min_sinr", info.get("p_comm_min_sinr"), "p_min_sdr", info.get("p_comm_min_sdr"), info.get("p_comm_min_sdr_status"),
           "p_c", float(d.p_comm), "tau", np.round(np.asarray(d.tau), 3).tolist(), "viol", {a: round(float(b), 4) for a, b in info.get("previous_violations", {}).items()}, flush=True)
     return d, info
 
@@ -66,7 +78,7 @@ if wrap_blocks:
     blocks["B"], blocks["D"] = B_budget, D_alloc
 else:
     blocks["B"] = B_attempts
-st = L.LbcdSettings(starts=("paper",), outage_couplings=C_)  # argv[4]: was a D margin, 0.0 in the archived run (= this)
+st = L.LbcdSettings(starts=("paper",), outage_couplings=C_, block_kwargs={"D": {"sinr_floor": sys.argv[4]}})
 d, info = L.lbcd(sy, s, alpha=s.alpha, norm=Normalizers(3.7120564591921035, 9.805613503658067), robust=True,
                  key=k0, max_iter=int(sys.argv[5]), discretize=False, settings=st, blocks=blocks)
 print(info["status"], info["utility"])
