@@ -30,6 +30,18 @@ def mrt_setup(s, seed=7):
     return sys, d, norm
 
 
+def mrt_instance(seed=3, an_fraction=0.2):
+    """``(s, system, design, norm)``: one drop of ``SMALL_SIM`` (key ``seed``), its MRT design
+    with an AN fraction and normalisers taken at that design (the Block-D test instance)."""
+    from jisac.scenarios import SimScenario
+
+    s = SimScenario(**SMALL_SIM)
+    sys = jax.tree_util.tree_map(lambda x: x[0], realize_sim_drops(s, jax.random.PRNGKey(seed), 1))
+    d = design_mrt(sys, s, MrtParams(an_fraction=an_fraction))
+    norm = ob.Normalizers(float(ob.secrecy_throughput(sys, d, s)), float(ob.crb_total(sys, d, s)))
+    return s, sys, d, norm
+
+
 def small_sim_scenario_dict() -> dict:
     """The paper-004 scenario config (conf/scenario/sim_isac.yaml) with ``SMALL_SIM`` over it,
     as plain YAML-like data (tuples -> lists): the ``scenario`` of a job dict."""

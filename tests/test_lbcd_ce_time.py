@@ -13,21 +13,14 @@ import pytest
 from jisac.algorithms.sim_lbcd import block_d as bd
 from jisac.algorithms.sim_lbcd import lbcd as L
 from jisac.algorithms.sim_lbcd.block_e import ce_radius
-from jisac.algorithms.sim_lbcd.objective import Normalizers, crb_total, secrecy_throughput
-from jisac.designs.sim import SimDesign, design_mrt
+from jisac.designs.sim import SimDesign
 from jisac.hardware.sim import sim_cascade
-from jisac.scenarios import SimScenario
-from jisac.schemes import MrtParams
-from jisac.systems.sim import realize_sim_drops
-from small_systems import SMALL_SIM
+from small_systems import mrt_instance
 
 
 @pytest.fixture(scope="module")
 def inst():
-    s = SimScenario(**SMALL_SIM)              # L = 2 layers of 9 elements, K = 2, E = 1
-    sys = jax.tree_util.tree_map(lambda x: x[0], realize_sim_drops(s, jax.random.PRNGKey(3), 1))
-    d = design_mrt(sys, s, MrtParams(an_fraction=0.2))
-    norm = Normalizers(float(secrecy_throughput(sys, d, s)), float(crb_total(sys, d, s)))
+    s, sys, d, norm = mrt_instance()          # L = 2 layers of 9 elements, K = 2, E = 1
     G = np.asarray(sim_cascade(d.theta_comm, sys.h1, sys.h_inter))
     hu = np.asarray(sys.H_users) @ G.conj()
     return s, sys, d, norm, hu

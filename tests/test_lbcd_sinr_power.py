@@ -15,14 +15,9 @@ import pytest
 
 from jisac.algorithms.sim_lbcd import block_d as bd
 from jisac.algorithms.sim_lbcd import lbcd as L
-from jisac.algorithms.sim_lbcd.objective import Normalizers, crb_total, secrecy_throughput
 from jisac.algorithms.sim_lbcd.sinr_power import min_robust_sinr_power
-from jisac.designs.sim import design_mrt
 from jisac.hardware.sim import sim_cascade
-from jisac.scenarios import SimScenario
-from jisac.schemes import MrtParams
-from jisac.systems.sim import realize_sim_drops
-from small_systems import SMALL_SIM
+from small_systems import mrt_instance
 
 NOISE = 4e-14           # W, the Sec.-V -104 dBm
 GAMMA = 10 ** 0.5       # 5 dB
@@ -105,11 +100,7 @@ def test_matches_the_full_space_sdr(seed, K, M, rel_eps):
 
 @pytest.fixture(scope="module")
 def inst():
-    s = SimScenario(**SMALL_SIM)              # L = 2 layers of 9 elements, K = 2, E = 1
-    sys = jax.tree_util.tree_map(lambda x: x[0], realize_sim_drops(s, jax.random.PRNGKey(3), 1))
-    d = design_mrt(sys, s, MrtParams(an_fraction=0.2))
-    norm = Normalizers(float(secrecy_throughput(sys, d, s)), float(crb_total(sys, d, s)))
-    return s, sys, d, norm
+    return mrt_instance()                     # L = 2 layers of 9 elements, K = 2, E = 1
 
 
 # 3 dB SINR on this instance (users' channels 0.996 correlated): the MRT beams are interference
