@@ -145,7 +145,8 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
                    robust: bool = True, eps_csi=None, tau_ce_min=None, key=None, n_mc: int = 128,
                    outage_margin: float = 0.0, n_grid: int = 96, n_zoom: int = 4,
                    ascent_rtol: float = 1e-12, n_backtrack: int = 30, outage_couplings: int = 0,
-                   sinr_floor: str = "beams", ce_radius_tau: float | None = None, n_ce: int = 6):
+                   sinr_floor: str = "beams", ce_radius_tau: float | None = None, n_ce: int = 6,
+                   _shared: dict | None = None):
     """Block D (004 (41)); returns ``(design, info)``; see the module docstring.
 
     ``norm``: anything with ``r_max`` and ``crb_min`` (``objective.Normalizers``). ``robust``: the
@@ -195,7 +196,13 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
         e_bar = s.energy_budget / s.t_slot
         tau_ce = float(max(tau_min, tau_ce_min if tau_ce_min is not None else tau_min))
         t_bar = s.phase_time - tau_ce       # tau_s + tau_c <= t_bar
-        a, b = crb_time_power_coefficients(system, design, s)
+        # _shared: the tau_ce search's candidates share the design, hence these two pieces
+        if _shared is not None and "crb_coeffs" in _shared:
+            a, b = _shared["crb_coeffs"]
+        else:
+            a, b = crb_time_power_coefficients(system, design, s)
+            if _shared is not None:
+                _shared["crb_coeffs"] = (a, b)
         info["crb_coeffs"] = (a, b)
 
         p0 = float(comm_power(design))
@@ -237,7 +244,13 @@ def resource_block(system: SimSystem, design: SimDesign, s: SimScenario, *, alph
         outage_fn = None
         if robust:
             k_mc = jax.random.PRNGKey(0) if key is None else key
-            hu_s, he_s = block_b.outage_samples(system, design, s, k_mc, n_mc, outage_couplings)
+            if _shared is not None and "outage_samples" in _shared:
+                hu_s, he_s = _shared["outage_samples"]
+            else:
+                hu_s, he_s = block_b.outage_samples(system, design, s, k_mc, n_mc,
+                                                    outage_couplings)
+                if _shared is not None:
+                    _shared["outage_samples"] = (hu_s, he_s)
             delta = block_b.outage_delta(s.eps_out)
             V_dir = jnp.einsum("mk,nk->kmn", W_dir, W_dir.conj()) / s.noise
             Z_n = jnp.asarray(Z_dir) / s.noise
@@ -425,10 +438,10 @@ def _ce_time_search(system, design, s, *, eps_csi, tau_ce_min, ce_radius_tau, n_
     tau0 = float(np.asarray(design.tau)[0])
     if lo <= tau0 <= hi:
         cands.add(tau0)
-    best, log = None, []
+    best, log, shared = None, [], {}      # CRB law and outage draws: computed once
     for tau in sorted(cands):
         d, info = resource_block(system, design, s, eps_csi=eps * np.sqrt(ce_radius_tau / tau),
-                                 tau_ce_min=tau, robust=True, **kw)
+                                 tau_ce_min=tau, robust=True, _shared=shared, **kw)
         st = str(info.get("status", ""))
         ok = not (st.startswith("error") or "previous design kept" in st)
         att = ok and _sinr_attainable(st)
