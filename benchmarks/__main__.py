@@ -1,8 +1,10 @@
 """Run every benchmark module of this package: ``python -m benchmarks [--only NAME ...]``.
 
 Discovers ``benchmarks/*.py`` (except ``__init__``/``__main__``), imports each module and, if it
-defines ``run()``, calls it and prints its result as one JSON line. A benchmark that raises is
-reported as ``{"benchmark": NAME, "error": "..."}`` and the exit status is 1.
+defines ``run()``, calls it and prints its result as one JSON line, with the process's
+``jisac.provenance.environment()`` under ``environment`` (code, library versions, XLA flags,
+CPU model and ISA: what a timing was measured on). A benchmark that raises is reported as
+``{"benchmark": NAME, "error": "..."}`` and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # keep going: one broken benchmark must not hide the others
             traceback.print_exc(file=sys.stderr)
             result, status = {"benchmark": name, "error": repr(exc)}, 1
+        if isinstance(result, dict):
+            from jisac.provenance import environment
+
+            result = {**result, "environment": environment()}
         print(json.dumps(result, default=str), flush=True)
     return status
 

@@ -55,6 +55,8 @@ NOT_STARTED = "not_started"  # in the sweep's last launch (multirun.yaml), no ru
 # Bookkeeping metrics: kept in results.csv, never inferred as y metrics, never per-drop.
 BOOKKEEPING = ("status", "job_seed", "drops_seed", "complete", "wall_time_s", "started_utc", "finished_utc",
                "host", "jisac_version", "resumed")
+# metrics.json subtrees that describe how a job ran, not what it measured: not in results.csv
+PROVENANCE_KEYS = ("environment",)
 FIRST_COLUMNS = ("run_dir", "status", "job_seed", "drop")
 CONF_SWEEP_DIR = Path(__file__).resolve().parent.parent / "conf" / "sweep"
 
@@ -167,6 +169,7 @@ def _metric_columns(metrics: Mapping[str, Any], n_drops: int) -> tuple[dict, dic
     means of the same name on each drop row.
     """
     scalars, per_drop = {}, {}
+    metrics = {k: v for k, v in metrics.items() if k not in PROVENANCE_KEYS}
     for k, v in _flatten(metrics).items():
         if k in ("status", "job_seed", "complete"):
             continue

@@ -194,10 +194,21 @@ def run(cfg: Mapping[str, Any], out_dir: str | os.PathLike | None = None, *,
         finished_utc=_utc_now(),
         host=socket.gethostname(),
         jisac_version=jisac_version,
+        environment=_environment(),
         complete=True,
     )
     jio.write_json_atomic(out / jio.METRICS_FILE, metrics)  # last: the completion marker
     return metrics
+
+
+def _environment() -> dict:
+    """``jisac.provenance.environment()``; its failure is recorded, never a failed job."""
+    from jisac import provenance
+
+    try:
+        return provenance.environment()
+    except Exception as e:  # noqa: BLE001 -- provenance must not cost a finished result
+        return {"error": f"{type(e).__name__}: {e}"[:300]}
 
 
 # --------------------------------------------------------------------------------------------

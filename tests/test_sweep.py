@@ -159,6 +159,12 @@ def test_run_writes_complete_run_dir_then_resumes(tmp_path, fake):
     import jisac
 
     assert m["jisac_version"] == jisac.__version__
+    env = m["environment"]                      # jisac.provenance.environment() of the job
+    import jax
+
+    assert env["versions"]["jax"] == jax.__version__
+    assert env["xla_flags"] == os.environ.get("XLA_FLAGS", "")
+    assert env["jax_backend"] == jax.default_backend()
     config, metrics, design = jio.load_run(out)
     assert metrics == m and metrics["secrecy_sum_rate"] == [-3.0, -2.5]
     assert config == {**jio.canonical(job.to_dict()), "job_seed": job.job_seed()}
@@ -279,6 +285,9 @@ def test_multirun_kill_and_resume_then_report(tmp_path, fake, monkeypatch):
     assert (sd / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (sd / "figure.pdf").read_bytes()[:5] == b"%PDF-"
     assert {r["in_last_sweep"] for r in rows} == {"True"}
+    # the jobs' environment stays in metrics.json: no results.csv column, no inferred metric
+    assert "environment" in jio.load_run(d[-3])[1]
+    assert not [c for c in rows[0] if c.startswith("environment")]
 
     # a later launch over a subset: nothing recomputed; older points kept but flagged
     assert _main(["-m", "+sweep=example_power", "scenario.p_t_dbm=-3", "n_drops=3",
