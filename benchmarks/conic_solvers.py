@@ -3,6 +3,7 @@
     python -m benchmarks.conic_solvers                 # both problems
     python -m benchmarks.conic_solvers --only block_b  # or --only tris_b1
     python -m benchmarks.conic_solvers --scs-iters 100000
+    python -m benchmarks.conic_solvers --only tris_b1 --tris-side 6 --scs-iters 0   # N = 36
 
 What it measures (plain cvxpy ``Problem.solve`` on the parametrised problem the block's layer is
 built from, parameter values as the block passes them; wall time, the solver's own time,
@@ -15,7 +16,8 @@ iterations, cvxpy status and objective):
   a congruence: the same feasible set) and SCS (eps 1e-6, warm start off, capped iterations).
 * ``tris_b1``: paper-000 block B1 (P2.1), phase-1 targets, slot 2 of one Table-I drop (N = 16,
   K = 3, M = 2, detection (62) on): Clarabel (the driver's first solver) and SCS (eps 1e-5, warm
-  start off, capped iterations; the driver's fallback).
+  start off, capped iterations; the driver's fallback). ``--tris-side a`` builds it for an
+  a x a TRIS (N = a^2; the cone sizes after canonicalisation are reported under ``cones``).
 
 The block's layer does not surface the solver status (``tris_rsma.b1_residual`` and block B's
 ``_sdr_residuals`` check the returned point instead); this benchmark shows it.
@@ -89,7 +91,7 @@ def block_b(scs_iters: int) -> dict:
     return out
 
 
-def tris_b1(scs_iters: int, slot: int = 2) -> dict:
+def tris_b1(scs_iters: int, slot: int = 2, side: int = 4) -> dict:
     import jax
     import numpy as np
 
@@ -98,7 +100,7 @@ def tris_b1(scs_iters: int, slot: int = 2) -> dict:
     from jisac.scenarios import TrisScenario
     from jisac.systems.tris import realize_tris_drops
 
-    s = TrisScenario()
+    s = TrisScenario(n_rows=side, n_cols=side, n_elements=side * side)
     sy = jax.tree_util.tree_map(lambda x: x[0], realize_tris_drops(s, jax.random.PRNGKey(0), 1))
     K, N = np.asarray(sy.H_hat).shape
     M = np.asarray(sy.G_hat).shape[0]
@@ -111,13 +113,26 @@ def tris_b1(scs_iters: int, slot: int = 2) -> dict:
     P = b1.problem
     out = {"problem": "tris_b1_phase1", "n": N, "k": K, "m": M, "slot": slot,
            "scalar_variables": P.size_metrics.num_scalar_variables, "runs": []}
+    out["cones"] = _cone_sizes(P)
     out["runs"].append(_solve(P, "CLARABEL"))
-    out["runs"].append(_solve(P, "SCS", eps_abs=1e-5, eps_rel=1e-5, warm_start=False,
-                              max_iters=scs_iters))
+    if scs_iters > 0:
+        out["runs"].append(_solve(P, "SCS", eps_abs=1e-5, eps_rel=1e-5, warm_start=False,
+                                  max_iters=scs_iters))
     return out
 
 
-def run(only=("block_b", "tris_b1"), scs_iters: int = 5000) -> dict:
+def _cone_sizes(problem) -> dict:
+    """Sides of the PSD cones and dimensions of the second-order cones after canonicalisation
+    (what an interior-point step factorises), as ``{"psd": {side: count}, "soc": {dim: count}}``."""
+    from collections import Counter
+
+    data = problem.get_problem_data("CLARABEL")[0]
+    dims = data["dims"]
+    return {"psd": dict(sorted(Counter(dims.psd).items())),
+            "soc": dict(sorted(Counter(dims.soc).items()))}
+
+
+def run(only=("block_b", "tris_b1"), scs_iters: int = 5000, tris_side: int = 4) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -129,16 +144,20 @@ def run(only=("block_b", "tris_b1"), scs_iters: int = 5000) -> dict:
     if "block_b" in only:
         res["block_b"] = block_b(scs_iters)
     if "tris_b1" in only:
-        res["tris_b1"] = tris_b1(scs_iters)
+        res["tris_b1"] = tris_b1(scs_iters, side=tris_side)
     return res
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", action="append", choices=("block_b", "tris_b1"))
-    p.add_argument("--scs-iters", type=int, default=5000, help="SCS iteration cap")
+    p.add_argument("--scs-iters", type=int, default=5000, help="SCS iteration cap (0: no SCS run)")
+    p.add_argument("--tris-side", type=int, default=4,
+                   help="tris_b1 on a TRIS of side x side elements (Table I: 4, i.e. N = 16)")
     a = p.parse_args(argv)
-    print(json.dumps(run(tuple(a.only or ("block_b", "tris_b1")), a.scs_iters)))
+    if a.tris_side < 1:
+        p.error(f"--tris-side={a.tris_side}: must be >= 1")
+    print(json.dumps(run(tuple(a.only or ("block_b", "tris_b1")), a.scs_iters, a.tris_side)))
 
 
 if __name__ == "__main__":
