@@ -29,7 +29,10 @@ SEED_NEUTRAL_DEFAULTS = {("scheme", "polish_rounds"): 3,
                          ("scheme", "polish_screen"): "coupling",
                          ("scheme", "outage_couplings"): 0,
                          ("scheme", "sinr_floor"): "beams",
-                         ("scheme", "ce_time"): "fixed"}
+                         ("scheme", "ce_time"): "fixed",
+                         # no archived baseline job had an unreachable floor (detection_capped
+                         # false in all of docs/results), so "infeasible" pairs with them
+                         ("scheme", "detection_unreachable"): "infeasible"}
 TOP_LEVEL_KEYS = {"scenario", "scheme", "seed", "n_drops", "mc_draws", "mc_chunk", "x64", "sweep"}
 
 

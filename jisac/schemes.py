@@ -97,15 +97,22 @@ class PerfectCsiParams(RsmaParams):
     robust: bool = False
 
 
+# copy of jisac.algorithms.tris_baselines.common.DETECTION_UNREACHABLE (the config layer does not
+# import the solvers; tests/test_config.py checks that they agree)
+_DETECTION_UNREACHABLE = ("infeasible", "cap")
+
+
 @dataclass(frozen=True)
 class TrisAnParams:
     """Paper-000 Sec.-V AN baselines (conf/scheme/{zf_an,sdp_an,sdma_an,noma_an}.yaml).
 
     ``max_iterations``/``tol``: null -> scenario.max_iterations / scenario.convergence_eps
     (SCA blocks per slot); ``n_randomizations``: Gaussian randomisations of the rank-1
-    recovery; ``detection_cap``: when the (62) power floor exceeds what the array can radiate,
-    it is capped at ``detection_cap * N * P_t`` and the cap is recorded in the design info
-    (docs/derivations/tris_baselines.md).
+    recovery; ``detection_unreachable``: what a drop whose (62) power floor exceeds what the
+    array can radiate (N P_t) gets: ``infeasible`` (default; status ``infeasible``, as the
+    proposed scheme) or ``cap`` (designed with the floor capped at ``detection_cap * N * P_t``,
+    recorded in the design info; the behaviour before 8 Dec 2026); docs/derivations/
+    tris_baselines.md, "Detection floor (62)".
     """
 
     name: str = "sdma_an"
@@ -113,6 +120,7 @@ class TrisAnParams:
     tol: float | None = None
     n_randomizations: int = 30
     detection_cap: float = 1.0
+    detection_unreachable: str = "infeasible"
 
     def __post_init__(self):
         if self.max_iterations is not None and (isinstance(self.max_iterations, bool)
@@ -130,6 +138,10 @@ class TrisAnParams:
         if (isinstance(self.detection_cap, bool) or not isinstance(self.detection_cap, (int, float))
                 or not 0.0 < self.detection_cap <= 1.0):
             raise ConfigError("scheme.detection_cap", self.detection_cap, "must lie in (0, 1]")
+        if not isinstance(self.detection_unreachable, str) or \
+                self.detection_unreachable not in _DETECTION_UNREACHABLE:
+            raise ConfigError("scheme.detection_unreachable", self.detection_unreachable,
+                              f"must be one of {list(_DETECTION_UNREACHABLE)}")
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,44 @@ def test_ce_time_validated(bad):
         job_from_dict(c)
 
 
+@pytest.mark.parametrize("bad", ["capped", "", None, True, 1.0])
+@pytest.mark.parametrize("scheme", ["zf_an", "sdp_an", "sdma_an", "noma_an"])
+def test_detection_unreachable_validated(scheme, bad):
+    c = _cfg("tris_rsma")
+    c["scheme"] = {"name": scheme, "detection_unreachable": bad}
+    with pytest.raises(ConfigError, match="scheme.detection_unreachable"):
+        job_from_dict(c)
+
+
+def test_detection_unreachable_names_and_archived_seed():
+    """The config's copy of the policy names is the solver's; an archived baseline job (written
+    before the key existed, when the floor was capped) keeps its job seed and counts as finished
+    at the new default, because its floor was reachable (``detection_capped`` false)."""
+    import json
+
+    import yaml
+
+    from experiments.sweep import stored_result
+    from jisac import schemes
+    from jisac.algorithms.tris_baselines import common
+    from jisac.config import TOP_LEVEL_KEYS
+
+    assert schemes._DETECTION_UNREACHABLE == common.DETECTION_UNREACHABLE
+    run = "docs/results/2026-12-07_tris_fig6_pt/n_drops=1,scenario.p_t_dbm=5.0,scheme=sdp_an"
+    with open(f"{run}/config.yaml") as f:
+        cfg = {k: v for k, v in yaml.safe_load(f).items() if k in TOP_LEVEL_KEYS}
+    with open(f"{run}/metrics.json") as f:
+        metrics = json.load(f)
+    assert "detection_unreachable" not in cfg["scheme"]
+    assert metrics["tris"][0]["detection_capped"] is False
+    job = job_from_dict(cfg)
+    assert job.scheme.detection_unreachable == "infeasible"
+    assert job.job_seed() == metrics["job_seed"]
+    assert stored_result(run, job.to_dict(), job.job_seed(), job.drops_seed()) is not None
+    cap = job_from_dict({**cfg, "scheme": {**cfg["scheme"], "detection_unreachable": "cap"}})
+    assert cap.job_seed() != metrics["job_seed"]
+
+
 @pytest.mark.parametrize("bad", [1, 0, "true", None])
 def test_shared_design_validated(bad):
     c = _cfg("sim_isac")

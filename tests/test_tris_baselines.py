@@ -6,6 +6,7 @@ model of each slot block, a cvxpy LP for the slot durations, a NumPy Monte Carlo
 certificate.
 """
 
+import dataclasses
 import math
 
 import cvxpy as cp
@@ -49,6 +50,45 @@ def setup():
     for name, (fn, P, *_rest) in SCHEMES.items():
         out[name] = fn(system, s, P(n_randomizations=10), jax.random.PRNGKey(7))
     return s, system, out
+
+
+@pytest.mark.parametrize("name", ["sdp_an", "noma_an"])
+def test_unreachable_detection_floor(name, monkeypatch):
+    """(62) above N P_t: by default the drop is ``infeasible`` at once (as the proposed scheme,
+    ``tris_rsma.solve_drop``), with the safe slot design; ``detection_unreachable="cap"`` designs
+    with the floor capped at N P_t and records the cap."""
+    s = dataclasses.replace(small_scenario(), radar_noise_dbm=-130.0)   # floor ~2e3 x N P_t
+    system = realize_tris_drops(s, jax.random.PRNGKey(4), 1)
+    sy = _one(system)
+    floor = float(np.max(detection.detection_snr_threshold(s.p_d, s.p_fa) / np.asarray(sy.zeta_worst)))
+    assert floor > 10 * s.n_elements * s.p_t
+    fn, P = SCHEMES[name][:2]
+
+    def no_block(*a, **k):
+        raise AssertionError("an infeasible floor must not build or solve a slot problem")
+
+    with monkeypatch.context() as m:
+        m.setattr(C, "an_block", no_block)
+        design, info = fn(system, s, P(n_randomizations=10), jax.random.PRNGKey(7))
+    det = info["details"][0]
+    assert info["status"] == "infeasible" and det["iterations"] == 0 and det["solver_status"] == []
+    assert "(62)" in det["infeasible_reason"] and det["detection_capped"] is False
+    assert det["detection_floor_w"] == pytest.approx(floor, rel=1e-12)
+    d = _one(design)
+    R = np.asarray(sy.R_scan)
+    np.testing.assert_array_equal(np.asarray(d.W_private), 0.0)
+    # the safe design radiates the scan covariance R[l] (W) in every slot: (34d) with equality,
+    # (34k) exactly
+    X = np.asarray(d.R_AN)
+    np.testing.assert_allclose(np.real(np.einsum("lnn->ln", X)), s.p_t, rtol=1e-12)
+    err = np.linalg.norm(X - R, axis=(1, 2)) / np.linalg.norm(R, axis=(1, 2))
+    assert np.max(err) < 1e-12
+
+    design, info = fn(system, s, P(n_randomizations=10, detection_unreachable="cap"),
+                      jax.random.PRNGKey(7))
+    det = info["details"][0]
+    assert det["detection_capped"] is True and "infeasible_reason" not in det
+    assert det["iterations"] >= 1
 
 
 def _one(tree):

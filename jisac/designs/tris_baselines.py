@@ -43,7 +43,8 @@ def _run(fn, system, s, params, key):
         sy = _drop(system, i) if batched else system
         with scope(f"drop {i}"):
             d, inf = fn(sy, s, keys[i], max_iter=params.max_iterations, tol=params.tol,
-                        n_rand=params.n_randomizations, detection_cap=params.detection_cap)
+                        n_rand=params.n_randomizations, detection_cap=params.detection_cap,
+                        detection_unreachable=params.detection_unreachable)
         designs.append(d)
         infos.append(inf)
     if batched:

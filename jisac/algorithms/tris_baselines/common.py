@@ -38,7 +38,8 @@ from .block import AnBlock, an_block
 
 __all__ = ["TrisAnDesign", "evaluate_an", "certify_an", "an_rates", "slot_durations",
            "solve_with_retry", "rank_one_with_an", "run_an_baseline", "detection_power_floor",
-           "normalised_problem", "sdr_objective", "an_outage_events", "SOLVERS"]
+           "normalised_problem", "sdr_objective", "an_outage_events", "SOLVERS",
+           "DETECTION_UNREACHABLE"]
 
 SOLVERS = ("Clarabel", "SCS")
 
@@ -387,16 +388,25 @@ def _slot_fallback(R, K):
     return np.zeros((N, K), complex), np.asarray(R, complex)
 
 
+DETECTION_UNREACHABLE = ("infeasible", "cap")   # TrisAnParams.detection_unreachable
+
+
 def run_an_baseline(system, s, key, *, access: str, mode: str, zf: bool, max_iter: int,
-                    tol: float, n_rand: int = 30, detection_cap: float = 1.0) -> tuple:
+                    tol: float, n_rand: int = 30, detection_cap: float = 1.0,
+                    detection_unreachable: str = "infeasible") -> tuple:
     """SCA design of one drop for an AN baseline (see ``block`` for the slot problem).
 
     Per slot: SCA from the linearisation point X0 = 0 (the first block is feasible iff the
     convex constraint set is, since the rate slacks are free), stop when the merit's relative
     increase is < ``tol`` or after ``max_iter`` blocks; rank-1 recovery; then the slot-duration
-    LP on the per-slot secrecy sum-rates of the recovered beams. ``detection_cap``: the (62)
-    floor is capped at ``detection_cap * N P_t`` when it exceeds what the array can radiate
-    (recorded as ``info["detection_capped"]``).
+    LP on the per-slot secrecy sum-rates of the recovered beams.
+
+    Detection (62) asks for total power ``p >= p_floor`` in every slot. When ``p_floor > N P_t``
+    (no design can meet it), ``detection_unreachable="infeasible"`` (default) returns status
+    ``infeasible`` at once, with ``info["infeasible_reason"]`` and the safe slot design
+    (``W = 0, R_AN = R[l]``), as the proposed scheme does (``tris_rsma.solve_drop``); ``"cap"``
+    designs with the floor lowered to ``detection_cap * N P_t`` instead. Either way
+    ``info["detection_capped"]`` and ``info["detection_floor_w"]`` record it.
 
     Returns ``(TrisAnDesign, info)`` with ``status``, ``solver_status`` (per slot and block),
     ``iterations``, ``objective_history`` (time-weighted SDR merit of the iterates, final t),
@@ -409,10 +419,15 @@ def run_an_baseline(system, s, key, *, access: str, mode: str, zf: bool, max_ite
     L = s.n_slots
     order = np.asarray(ma.noma_decoding_order(jnp.asarray(H))) if access == "noma" else np.arange(K)
     Hp = H[order]
+    if detection_unreachable not in DETECTION_UNREACHABLE:
+        raise ValueError(f"detection_unreachable={detection_unreachable!r}: must be one of "
+                         f"{list(DETECTION_UNREACHABLE)}")
+    p_floor = detection_power_floor(system, s) / s.p_t
+    if detection_unreachable == "infeasible" and p_floor > N * (1.0 + 1e-9):
+        return _unreachable_detection(d, s, order, access, p_floor, N)
     blk = an_block(N, K, M, access=access, mode=mode, zf=zf,
                    sigma_e=tuple(d["sigma_e"][order]), iu_sigma=tuple(d["iu_sigma"]),
                    p_out_lu=s.p_out_lu, p_out_iu=s.p_out_iu, r_s=s.r_s, r_e=s.r_e)
-    p_floor = detection_power_floor(system, s) / s.p_t
     capped = p_floor > detection_cap * N
     p_min = min(p_floor, detection_cap * N)
     V = None
@@ -507,6 +522,33 @@ def run_an_baseline(system, s, key, *, access: str, mode: str, zf: bool, max_ite
         "detection_capped": bool(capped),
         "detection_floor_w": float(p_floor * s.p_t),
         "decoding_order": order.tolist(),
+    }
+    return design, info
+
+
+def _unreachable_detection(d, s, order, access: str, p_floor: float, N: int) -> tuple:
+    """``(design, info)`` of a drop whose (62) floor exceeds N P_t: status ``infeasible``, no
+    solve, every slot the safe design of :func:`_slot_fallback` (meets (34d), (34k), radiates
+    N P_t), minimum slot durations."""
+    K, L = d["H"].shape[0], s.n_slots
+    W, Z = zip(*(_slot_fallback(d["R"][l], K) for l in range(L)))
+    t = slot_durations(np.zeros(L), s.t_min, s.t_max, s.t_total)
+    design = TrisAnDesign(W_private=jnp.asarray(np.stack(W) * math.sqrt(s.p_t)),
+                          R_AN=jnp.asarray(np.stack(Z) * s.p_t), t=jnp.asarray(t),
+                          order=jnp.asarray(order, jnp.int32), access=access)
+    info = {
+        "status": "infeasible",
+        "infeasible_reason": (f"detection power floor (62): total power >= {p_floor:.4g} P_t "
+                              f"needed, N P_t = {N} P_t available"),
+        "solver_status": [],
+        "iterations": 0,
+        "objective_history": [],
+        "objective": 0.0,
+        "slot_secrecy_rate": [0.0] * L,
+        "rank_one": [],
+        "detection_capped": False,
+        "detection_floor_w": float(p_floor * s.p_t),
+        "decoding_order": np.asarray(order).tolist(),
     }
     return design, info
 

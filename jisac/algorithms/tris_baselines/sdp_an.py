@@ -13,7 +13,8 @@ __all__ = ["sdp_an"]
 
 
 def sdp_an(system, s, key, *, max_iter: int | None = None, tol: float | None = None,
-          n_rand: int = 30, detection_cap: float = 1.0):
+          n_rand: int = 30, detection_cap: float = 1.0,
+          detection_unreachable: str = "infeasible"):
     """Design one drop (unbatched ``TrisSystem``); returns ``(TrisAnDesign, info)``.
 
     ``max_iter``/``tol`` default to ``s.max_iterations``/``s.convergence_eps``.
@@ -21,4 +22,5 @@ def sdp_an(system, s, key, *, max_iter: int | None = None, tol: float | None = N
     return run_an_baseline(system, s, key, access="sdma", mode="nominal", zf=False,
                            max_iter=s.max_iterations if max_iter is None else int(max_iter),
                            tol=s.convergence_eps if tol is None else float(tol),
-                           n_rand=n_rand, detection_cap=detection_cap)
+                           n_rand=n_rand, detection_cap=detection_cap,
+                           detection_unreachable=detection_unreachable)

@@ -15,7 +15,8 @@ __all__ = ["zf_an"]
 
 
 def zf_an(system, s, key, *, max_iter: int | None = None, tol: float | None = None,
-          n_rand: int = 30, detection_cap: float = 1.0):
+          n_rand: int = 30, detection_cap: float = 1.0,
+          detection_unreachable: str = "infeasible"):
     """Design one drop (unbatched ``TrisSystem``); returns ``(TrisAnDesign, info)``.
 
     ``max_iter``/``tol`` default to ``s.max_iterations``/``s.convergence_eps``.
@@ -23,4 +24,5 @@ def zf_an(system, s, key, *, max_iter: int | None = None, tol: float | None = No
     return run_an_baseline(system, s, key, access="sdma", mode="robust", zf=True,
                            max_iter=s.max_iterations if max_iter is None else int(max_iter),
                            tol=s.convergence_eps if tol is None else float(tol),
-                           n_rand=n_rand, detection_cap=detection_cap)
+                           n_rand=n_rand, detection_cap=detection_cap,
+                           detection_unreachable=detection_unreachable)
