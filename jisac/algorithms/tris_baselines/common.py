@@ -531,6 +531,7 @@ def _unreachable_detection(d, s, order, access: str, p_floor: float, N: int) -> 
     solve, every slot the safe design of :func:`_slot_fallback` (meets (34d), (34k), radiates
     N P_t), minimum slot durations."""
     K, L = d["H"].shape[0], s.n_slots
+    report(f"detection floor p_min = {p_floor:.3g} P_t > N P_t: infeasible")
     W, Z = zip(*(_slot_fallback(d["R"][l], K) for l in range(L)))
     t = slot_durations(np.zeros(L), s.t_min, s.t_max, s.t_total)
     design = TrisAnDesign(W_private=jnp.asarray(np.stack(W) * math.sqrt(s.p_t)),
