@@ -85,7 +85,27 @@ def stored_result(run_dir: str | os.PathLike, job_dict: Mapping[str, Any], job_s
         return None
     if str(metrics.get("status", "")).startswith("error"):
         return None
+    if _capped_unreachable_detection(job_dict, metrics):
+        return None
     return metrics
+
+
+def _capped_unreachable_detection(job_dict: Mapping[str, Any], metrics: Mapping[str, Any]) -> bool:
+    """A paper-000 AN-baseline run written before ``scheme.detection_unreachable`` existed
+    (8 Dec 2026) capped an unreachable detection floor (62) and reported success. Its config
+    matches today's (the key is seed-neutral at ``infeasible``), but today that drop is
+    ``infeasible``: such a run is not this job's result and is recomputed."""
+    scheme = job_dict.get("scheme") or {}
+    if not isinstance(scheme, Mapping) or scheme.get("detection_unreachable", "infeasible") != "infeasible":
+        return False
+    scen = job_dict.get("scenario") or {}
+    try:
+        n_pt = float(scen["n_elements"]) * 10.0 ** (float(scen["p_t_dbm"]) / 10.0) * 1e-3
+    except (KeyError, TypeError, ValueError):
+        return False
+    return any(isinstance(r, Mapping) and r.get("detection_capped")
+               and float(r.get("detection_floor_w", 0.0)) > n_pt * (1.0 + 1e-9)
+               for r in metrics.get("tris") or [])
 
 
 def _hydra_output_dir() -> str:

@@ -378,3 +378,37 @@ def test_lbcd_starts_from_yaml_list():
     c = _cfg("sim_isac")
     c["scheme"] = {"name": "nr_lbcd", "robust": False, "starts": ["sensing"]}
     assert job_from_dict(c).scheme.starts == ("sensing",)
+
+
+def test_old_capped_detection_run_is_recomputed(tmp_path):
+    """Resume: an AN-baseline run written before ``scheme.detection_unreachable`` existed, which
+    capped an unreachable (62) floor and reported ``converged``, matches today's config but is
+    not today's result (that drop is ``infeasible``): ``stored_result`` must not return it."""
+    import json
+    import shutil
+
+    import yaml
+
+    from experiments.sweep import stored_result
+    from jisac.config import TOP_LEVEL_KEYS
+
+    src = "docs/results/2026-12-08_tris_n9_detection_floor/n_drops=1,scheme=sdp_an,tris_n=n9"
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    cfg_file = run / "config.yaml"
+    raw = yaml.safe_load(cfg_file.read_text())
+    raw["scheme"].pop("detection_unreachable", None)          # as written before the key
+    cfg_file.write_text(yaml.safe_dump(raw))
+    cfg = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS}
+    job = job_from_dict(cfg)
+    m = json.loads((run / "metrics.json").read_text())
+    floor = m["tris"][0]["detection_floor_w"]
+    assert floor > job.scenario.n_elements * job.scenario.p_t      # unreachable at N = 9
+    assert stored_result(run, job.to_dict(), job.job_seed(), job.drops_seed()) is not None
+
+    # the same drop as the old code reported it: floor capped, "converged"
+    m["status"] = "converged"
+    m["tris"][0].pop("infeasible_reason")
+    m["tris"][0]["detection_capped"] = True
+    (run / "metrics.json").write_text(json.dumps(m))
+    assert stored_result(run, job.to_dict(), job.job_seed(), job.drops_seed()) is None
