@@ -95,17 +95,19 @@ def _capped_unreachable_detection(job_dict: Mapping[str, Any], metrics: Mapping[
     (8 Dec 2026) capped an unreachable detection floor (62) and reported success. Its config
     matches today's (the key is seed-neutral at ``infeasible``), but today that drop is
     ``infeasible``: such a run is not this job's result and is recomputed."""
+    capped = [r for r in metrics.get("tris") or [] if isinstance(r, Mapping) and r.get("detection_capped")]
     scheme = job_dict.get("scheme") or {}
-    if not isinstance(scheme, Mapping) or scheme.get("detection_unreachable", "infeasible") != "infeasible":
+    if not capped or not isinstance(scheme, Mapping) or \
+            scheme.get("detection_unreachable", "infeasible") != "infeasible":
         return False
+    from jisac.units import dbm_to_watt
+
     scen = job_dict.get("scenario") or {}
     try:
-        n_pt = float(scen["n_elements"]) * 10.0 ** (float(scen["p_t_dbm"]) / 10.0) * 1e-3
+        n_pt = float(scen["n_elements"]) * float(dbm_to_watt(float(scen["p_t_dbm"])))
     except (KeyError, TypeError, ValueError):
         return False
-    return any(isinstance(r, Mapping) and r.get("detection_capped")
-               and float(r.get("detection_floor_w", 0.0)) > n_pt * (1.0 + 1e-9)
-               for r in metrics.get("tris") or [])
+    return any(float(r.get("detection_floor_w", 0.0)) > n_pt * (1.0 + 1e-9) for r in capped)
 
 
 def _hydra_output_dir() -> str:
