@@ -72,23 +72,26 @@ def ts_time_power(s: SimScenario, alpha: float):
 
 
 def _finish(system, s, design, *, alpha, norm, discretize, blocks, info):
-    """Discretisation phase (31)-(32) of a baseline design (Alg. 1's last step)."""
-    info.setdefault("alpha", float(alpha))
-    info.setdefault("design_continuous", design)
-    if not discretize:
-        return design, info
+    """Discretisation phase (31)-(32) of a baseline design (Alg. 1's last step), then the
+    returned design's ``utility``, ``secrecy_throughput`` and ``crb_total`` (design model, as
+    :func:`lbcd.lbcd` records them for the L-BCD family)."""
     from . import lbcd as _lbcd_mod
 
-    disc_fn = (_lbcd_mod.default_blocks() if blocks is None else blocks)["discretize"]
-    try:
-        new, dinfo = disc_fn(system, design, s, alpha=alpha, norm=norm, bits=s.phase_bits)
-        info["discretization"] = {k: v for k, v in dict(dinfo).items()
-                                  if isinstance(v, (str, int, float, bool)) or v is None}
-        return new, info
-    except Exception as exc:
-        info["discretization"] = {"status": f"error: {type(exc).__name__}: {exc}"[:300]}
-        info["status"] = "discretize_failed"
-        return design, info
+    info.setdefault("alpha", float(alpha))
+    info.setdefault("design_continuous", design)
+    if discretize:
+        disc_fn = (_lbcd_mod.default_blocks() if blocks is None else blocks)["discretize"]
+        try:
+            new, dinfo = disc_fn(system, design, s, alpha=alpha, norm=norm, bits=s.phase_bits)
+            info["discretization"] = {k: v for k, v in dict(dinfo).items()
+                                      if isinstance(v, (str, int, float, bool)) or v is None}
+            design = new
+        except Exception as exc:
+            info["discretization"] = {"status": f"error: {type(exc).__name__}: {exc}"[:300]}
+            info["status"] = "discretize_failed"
+    u, S, crb = _lbcd_mod._evaluate(system, design, s, float(alpha), norm)
+    info.update(utility=u, secrecy_throughput=S, crb_total=crb)
+    return design, info
 
 
 def time_sharing(system: SimSystem, s: SimScenario, *, alpha, norm: Normalizers | None = None,
