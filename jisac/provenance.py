@@ -14,7 +14,6 @@ Nothing here changes a number.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.metadata
 import os
 import platform
@@ -64,10 +63,9 @@ def code_version() -> dict:
     ``git_commit`` / ``git_dirty``: the checkout's HEAD and whether its tracked files differ from
     it; None when jisac is not in a git checkout or git is not installed.
     """
-    h = hashlib.sha1()
-    for f in sorted(_ROOT.rglob("*.py")):
-        h.update(str(f.relative_to(_ROOT)).encode())
-        h.update(f.read_bytes())
+    from .source_digest import files_digest
+
+    digest = files_digest(sorted(_ROOT.rglob("*.py")), _ROOT)
     commit = dirty = None
     if (_REPO / ".git").exists():
         try:
@@ -77,7 +75,7 @@ def code_version() -> dict:
             dirty = bool(run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip())
         except (OSError, subprocess.SubprocessError):
             commit = dirty = None
-    return {"source_sha1": h.hexdigest(), "git_commit": commit, "git_dirty": dirty}
+    return {"source_sha1": digest, "git_commit": commit, "git_dirty": dirty}
 
 
 def _versions() -> dict:

@@ -16,7 +16,7 @@ import hashlib
 import importlib.util
 from pathlib import Path
 
-__all__ = ["source_closure", "source_digest"]
+__all__ = ["source_closure", "source_digest", "files_digest"]
 
 _PACKAGE = "jisac"
 _ROOT = Path(__file__).resolve().parent
@@ -84,10 +84,17 @@ def source_closure(module: str) -> tuple[Path, ...]:
     return tuple(sorted(seen))
 
 
-def source_digest(module: str) -> str:
-    """SHA-1 over the relative path and bytes of every file of :func:`source_closure`."""
+def files_digest(files, root: Path | None = None) -> str:
+    """SHA-1 over the path relative to ``root`` (default: the package) and the bytes of each of
+    ``files``, in order."""
+    root = _ROOT if root is None else root
     h = hashlib.sha1()
-    for f in source_closure(module):
-        h.update(str(f.relative_to(_ROOT)).encode())
+    for f in files:
+        h.update(str(f.relative_to(root)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()
+
+
+def source_digest(module: str) -> str:
+    """SHA-1 over the relative path and bytes of every file of :func:`source_closure`."""
+    return files_digest(source_closure(module))
